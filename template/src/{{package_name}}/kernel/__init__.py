@@ -1,0 +1,24 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The kernel: the only code cells share.
+
+Everything under `kernel/` belongs to the monocell template and is replaced by
+`copier update`. Your code lives in `cells/` (one package per cell) and your
+configuration in `topology.toml`. The kernel never imports a cell; cells import
+the kernel's public names from here.
+"""
+
+from .cell import Cell, Context, Public, Risk
+from .contracts import Command, Event, Message, Reply, message_type_of, reply_type_of
+
+__all__ = [
+    "Cell",
+    "Command",
+    "Context",
+    "Event",
+    "Message",
+    "Public",
+    "Reply",
+    "Risk",
+    "message_type_of",
+    "reply_type_of",
+]

@@ -1,0 +1,62 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The command-line program: one console script, one subcommand per concern.
+
+Each kernel concern adds its subcommands here (serve, worker, sandbox,
+topology, triggers, contracts, cell), so `--help` is the map of what the
+service can do. Bad flags exit with status 2 and a usage line (Click's rule).
+"""
+
+import platform
+from typing import Annotated
+
+import typer
+
+from .. import COMMAND_NAME, PROJECT_NAME, __version__
+from .registry import load_cells
+
+app = typer.Typer(
+    name=COMMAND_NAME,
+    help=f"{PROJECT_NAME}: command-line program of the service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{COMMAND_NAME} {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Run `COMMAND --help` for the subcommands."""
+
+
+@app.command()
+def info() -> None:
+    """Print what the service is made of: version, Python, cells and their messages."""
+    cells = load_cells()
+    typer.echo(f"project: {PROJECT_NAME} {__version__}")
+    typer.echo(f"python:  {platform.python_version()}")
+    typer.echo(f"cells:   {len(cells)}")
+    for cell in cells:
+        commands = ", ".join(sorted(c.message_type for c in cell.commands)) or "-"
+        events = ", ".join(sorted(e.message_type for e in cell.events)) or "-"
+        typer.echo(f"  {cell.name} (risk {cell.risk}): {cell.purpose}")
+        typer.echo(f"    handles: {commands}")
+        typer.echo(f"    consumes: {events}")
+
+
+def main() -> None:
+    """Entry point of the console script and of `python -m`."""
+    app(prog_name=COMMAND_NAME)

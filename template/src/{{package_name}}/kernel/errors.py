@@ -1,0 +1,57 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Typed errors of the bus. These, and never a stack trace, cross the bus.
+
+A handler raises `RejectedError` to refuse a command for a business reason (the
+gateway answers 4xx with its code). Anything else a handler raises becomes
+`HandlerFailedError` for the sender, with the details kept in the handler's log.
+"""
+
+
+class BusError(Exception):
+    """Base of every error `send` can raise."""
+
+    code = "bus_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NoHandlerError(BusError):
+    """No cell handles this command type."""
+
+    code = "no_handler"
+
+
+class DeadlineExceededError(BusError):
+    """The reply did not arrive before the deadline."""
+
+    code = "deadline_exceeded"
+
+
+class HandlerFailedError(BusError):
+    """The handler raised an unexpected error; its details stay in its logs."""
+
+    code = "handler_failed"
+
+
+class RejectedError(BusError):
+    """The handler refused the command on purpose, with a machine-readable reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+    code = "rejected"
+
+
+class UnavailableError(BusError):
+    """The transport cannot carry the message now (disconnected, overloaded, shut down)."""
+
+    code = "unavailable"
+
+
+class SerializationError(BusError):
+    """A message could not be encoded or decoded with its contract."""
+
+    code = "serialization_failed"
