@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
-from .registry import load_cells
+from . import gate as gate_steps
+from .registry import PACKAGE, load_cells
 
 app = typer.Typer(
     name=COMMAND_NAME,
@@ -55,6 +56,19 @@ def info() -> None:
         typer.echo(f"  {cell.name} (risk {cell.risk}): {cell.purpose}")
         typer.echo(f"    handles: {commands}")
         typer.echo(f"    consumes: {events}")
+
+
+@app.command()
+def gate(
+    skip_tests: Annotated[
+        bool, typer.Option("--skip-tests", help="Run every check except the test suite.")
+    ] = False,
+) -> None:
+    """Run every check a change must pass: merges, lint, format, boundaries, types, tests."""
+    selected = gate_steps.steps(PACKAGE)
+    if skip_tests:
+        selected = [step for step in selected if not step.name.startswith("tests")]
+    raise typer.Exit(gate_steps.run(selected))
 
 
 def main() -> None:
