@@ -155,3 +155,24 @@ def test_import_linter_catches_a_cross_cell_import(
                 for file in (cells / name).iterdir():
                     file.unlink()
                 (cells / name).rmdir()
+
+
+def test_gate_refuses_a_breaking_contract_change(
+    project: tuple[Path, dict[str, object]],
+) -> None:
+    path, answers = project
+    if answers.get("example_cells") is False:
+        pytest.skip("the planted change edits an example cell")
+    command = str(answers.get("command_name", "my-service"))
+    contracts = path / "src" / "my_service" / "cells" / "orders" / "contracts.py"
+    original = contracts.read_text()
+    assert "le=1000" in original
+    try:
+        contracts.write_text(original.replace("le=1000", "le=10"))
+        diff = sh(path, "uv", "run", command, "contracts", "diff", expect=1)
+        assert "BREAKING   orders.PlaceOrder.v1: field 'quantity' maximum tightened" in diff.stdout
+        gate = sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
+        assert "FAILED at 'contracts (no breaking change)'" in gate.stdout
+    finally:
+        contracts.write_text(original)
+    sh(path, "uv", "run", command, "contracts", "diff")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
+from . import contracts_cli
 from . import gate as gate_steps
 from .registry import PACKAGE, load_cells
 
@@ -41,6 +42,9 @@ def root(
     ] = False,
 ) -> None:
     """Run `COMMAND --help` for the subcommands."""
+
+
+app.add_typer(contracts_cli.app, name="contracts")
 
 
 @app.command()
