@@ -13,6 +13,7 @@ import typer
 
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
 from .registry import load_cells
+from .worker import worker
 
 app = typer.Typer(
     name=COMMAND_NAME,
@@ -55,6 +56,9 @@ def info() -> None:
         typer.echo(f"  {cell.name} (risk {cell.risk}): {cell.purpose}")
         typer.echo(f"    handles: {commands}")
         typer.echo(f"    consumes: {events}")
+
+
+app.command()(worker)
 
 
 def main() -> None:
