@@ -319,8 +319,10 @@ class NatsTransport:
     async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
         js = self._jetstream()
         info = await js.stream_info(self.dead_letter_stream)
-        first = max(info.state.first_seq, info.state.last_seq - limit + 1)
         letters: list[DeadLetter] = []
+        if not info.state.messages:
+            return letters
+        first = max(info.state.first_seq, info.state.last_seq - limit + 1, 1)
         for sequence in range(first, info.state.last_seq + 1):
             try:
                 raw = await js.get_msg(self.dead_letter_stream, sequence)
@@ -375,6 +377,8 @@ class NatsTransport:
         logger.warning("nats: %s", error)
 
     async def _on_disconnected(self) -> None:
+        if self._stopping:
+            return
         logger.warning("nats: disconnected from %s; reconnecting", self.url)
 
     async def _on_reconnected(self) -> None:
