@@ -15,6 +15,7 @@ from .. import COMMAND_NAME, PROJECT_NAME, __version__
 from . import contracts_cli
 from . import gate as gate_steps
 from .registry import PACKAGE, load_cells
+from .worker import worker
 
 app = typer.Typer(
     name=COMMAND_NAME,
@@ -73,6 +74,9 @@ def gate(
     if skip_tests:
         selected = [step for step in selected if not step.name.startswith("tests")]
     raise typer.Exit(gate_steps.run(selected))
+
+
+app.command()(worker)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The envelope every message travels in: CloudEvents 1.0 attributes around a JSON body.
+
+Attributes: `id`, `source`, `type` (the message type, e.g. `orders.OrderPlaced.v1`),
+`specversion`, `time`, `datacontenttype`, plus the extensions `traceparent`
+(W3C Trace Context), `correlationid` (one id for everything a request causes)
+and `deadline` (when the sender stops waiting, epoch seconds). CloudEvents
+extension names are lowercase letters and digits only, hence `correlationid`.
+
+On NATS the envelope uses the CloudEvents binary content mode: each attribute
+is a `ce-<name>` header, `datacontenttype` is `Content-Type`, and the body is the
+message's JSON, so any NATS client can read the traffic without this code.
+"""
+
+import datetime
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+
+import msgspec
+
+from ..errors import SerializationError
+
+SPEC_VERSION = "1.0"
+JSON = "application/json"
+HEADER_PREFIX = "ce-"
+CONTENT_TYPE = "Content-Type"
+REQUIRED_HEADERS = ("id", "source", "type", "specversion")
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One message on the bus: CloudEvents attributes and the encoded body."""
+
+    id: str
+    source: str
+    type: str
+    data: bytes
+    correlationid: str
+    traceparent: str
+    time: str = ""
+    specversion: str = SPEC_VERSION
+    datacontenttype: str = JSON
+    deadline: float | None = None
+
+    def to_headers(self) -> dict[str, str]:
+        """The binary-mode headers (`ce-*` and `Content-Type`) of this envelope."""
+        headers = {
+            "ce-id": self.id,
+            "ce-source": self.source,
+            "ce-type": self.type,
+            "ce-specversion": self.specversion,
+            "ce-time": self.time,
+            "ce-correlationid": self.correlationid,
+            "ce-traceparent": self.traceparent,
+            CONTENT_TYPE: self.datacontenttype,
+        }
+        if self.deadline is not None:
+            headers["ce-deadline"] = repr(self.deadline)
+        return headers
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str] | None, data: bytes) -> "Envelope":
+        """Rebuild an envelope from binary-mode headers; a missing attribute is refused."""
+        headers = headers or {}
+        for name in REQUIRED_HEADERS:
+            if not headers.get(HEADER_PREFIX + name):
+                raise SerializationError(f"envelope: missing header {HEADER_PREFIX}{name}")
+        version = headers["ce-specversion"]
+        if version != SPEC_VERSION:
+            raise SerializationError(
+                f"envelope: ce-specversion must be {SPEC_VERSION}, got {version!r}"
+            )
+        deadline_text = headers.get("ce-deadline")
+        try:
+            deadline = float(deadline_text) if deadline_text else None
+        except ValueError:
+            raise SerializationError(
+                f"envelope: ce-deadline must be epoch seconds, got {deadline_text!r}"
+            ) from None
+        return cls(
+            id=headers["ce-id"],
+            source=headers["ce-source"],
+            type=headers["ce-type"],
+            specversion=headers["ce-specversion"],
+            time=headers.get("ce-time", ""),
+            datacontenttype=headers.get(CONTENT_TYPE, JSON),
+            correlationid=headers.get("ce-correlationid") or headers["ce-id"],
+            traceparent=headers.get("ce-traceparent", ""),
+            deadline=deadline,
+            data=data,
+        )
+
+
+def new_id() -> str:
+    """A fresh, unique message id (also the dedupe key)."""
+    return uuid.uuid4().hex
+
+
+def now_rfc3339() -> str:
+    """The CloudEvents `time` attribute: RFC 3339 in UTC."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+
+
+def new_traceparent() -> str:
+    """A fresh W3C traceparent, used when no tracing SDK provides one."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def deadline_after(seconds: float) -> float:
+    """The absolute deadline `seconds` from now, as the envelope carries it."""
+    return time.time() + seconds
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until `deadline` (never negative), or None without one."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.time())

@@ -1,0 +1,410 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The NATS transport: JetStream for events, request/reply for commands (nats-py).
+
+Subjects live under a namespace (the package name by default), so several
+services can share one server:
+
+    <ns>.commands.<type>                  request/reply, queue group = cell name
+    <ns>.events.<type>                    stream <NS>_EVENTS (interest retention)
+    <ns>.dead_letters.<cell>.<type>       stream <NS>_DEAD_LETTERS
+
+Events: each consuming cell has a durable pull consumer per event type, shared
+by all its instances (they compete). Explicit ack; a failure is `nak`ed with the
+policy's backoff; after `max_deliveries` the event is copied to the dead-letter
+stream and terminated. A handler that runs long tells the server it is still
+working, so only a crashed worker's message is redelivered (after `ack_wait`).
+`Nats-Msg-Id` is the envelope id, so JetStream drops duplicates for two minutes.
+
+Messages use CloudEvents binary mode (`ce-*` headers, JSON body): a plain
+nats-py subscriber can read them. The client reconnects on its own; `close`
+stops fetching, lets in-flight handlers finish, then drains the connection.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
+
+from ..errors import (
+    BusError,
+    DeadlineExceededError,
+    NoHandlerError,
+    SerializationError,
+    UnavailableError,
+)
+from . import metrics
+from .codec import ERROR_TYPE, error_body
+from .envelope import Envelope, new_id, now_rfc3339
+from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
+
+logger = logging.getLogger(__name__)
+
+FETCH_WAIT = 1.0  # seconds one pull request lingers on the server
+DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
+DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
+
+
+@dataclass
+class _Puller:
+    """One pull consumer: fetches as many events as it has free handling slots."""
+
+    subscription: JetStreamContext.PullSubscription
+    group: str
+    message_type: str
+    consumer: Consumer
+    free: int
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class NatsTransport:
+    """NATS JetStream transport; see the module docstring for subjects and rules."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        policy: DeliveryPolicy | None = None,
+        connect_timeout: float = 2.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.policy = policy or DeliveryPolicy()
+        self.connect_timeout = connect_timeout
+        self.publish_timeout = publish_timeout
+        self.events_stream = f"{namespace.upper()}_EVENTS"
+        self.dead_letter_stream = f"{namespace.upper()}_DEAD_LETTERS"
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._subscriptions: list[Subscription] = []
+        self._pullers: list[_Puller] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._nc is not None and self._nc.is_connected and not self._stopping
+
+    async def start(self) -> None:
+        try:
+            self._nc = await nats.connect(
+                self.url,
+                name=self.namespace,
+                connect_timeout=self.connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as error:
+            raise UnavailableError(f"nats: cannot connect to {self.url}: {error}") from None
+        self._js = self._nc.jetstream(timeout=self.publish_timeout)
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.events_stream,
+                subjects=[f"{self.namespace}.events.>"],
+                retention=RetentionPolicy.INTEREST,
+                duplicate_window=DEDUPE_WINDOW,
+            )
+        )
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.dead_letter_stream,
+                subjects=[f"{self.namespace}.dead_letters.>"],
+                max_msgs=100_000,
+                duplicate_window=DEDUPE_WINDOW,
+            )
+        )
+
+    async def close(self, drain_timeout: float) -> None:
+        """Stop fetching, finish in-flight handlers, then drain the connection."""
+        self._stopping = True
+        pulls = [puller.task for puller in self._pullers if puller.task is not None]
+        for task in pulls:
+            task.cancel()
+        await asyncio.gather(*pulls, return_exceptions=True)
+        for subscription in self._subscriptions:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.drain()  # type: ignore[no-untyped-call]
+        if self._in_flight:
+            _, late = await asyncio.wait(self._in_flight, timeout=drain_timeout)
+            if late:
+                logger.warning(
+                    "nats: drain timed out; %d message(s) will be redelivered", len(late)
+                )
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(nats.errors.Error):
+                await self._nc.drain()
+
+    # -- commands ------------------------------------------------------------------
+
+    async def request(self, envelope: Envelope, timeout: float) -> Envelope:
+        nc = self._connection()
+        try:
+            msg = await nc.request(
+                self._command_subject(envelope.type),
+                envelope.data,
+                timeout=timeout,
+                headers=envelope.to_headers(),
+            )
+        except nats.errors.NoRespondersError:
+            raise NoHandlerError(f"no cell handles {envelope.type}") from None
+        except nats.errors.TimeoutError:
+            raise DeadlineExceededError(f"{envelope.type}: no reply within {timeout:g} s") from None
+        except nats.errors.Error as error:
+            raise UnavailableError(f"nats: {envelope.type}: {error}") from None
+        return Envelope.from_headers(msg.headers, msg.data)
+
+    async def serve(self, message_type: str, group: str, responder: Responder) -> None:
+        nc = self._connection()
+        slots = asyncio.Semaphore(self.policy.concurrency)
+
+        async def on_request(msg: Msg) -> None:
+            # nats-py runs one callback at a time per subscription: hand each request
+            # to its own task, at most `concurrency` at once (the rest wait in the
+            # subscription's bounded pending queue).
+            await slots.acquire()
+            task = asyncio.create_task(self._answer(msg, responder))
+            self._track(task)
+            task.add_done_callback(lambda _: slots.release())
+
+        subscription = await nc.subscribe(
+            self._command_subject(message_type),
+            queue=group,
+            cb=on_request,
+            pending_msgs_limit=self.policy.queue_size,
+        )
+        self._subscriptions.append(subscription)
+
+    async def _answer(self, msg: Msg, responder: Responder) -> None:
+        try:
+            reply = await responder(Envelope.from_headers(msg.headers, msg.data))
+        except SerializationError as error:
+            reply = _error_envelope(error)
+        if msg.reply:
+            try:
+                await self._connection().publish(msg.reply, reply.data, headers=reply.to_headers())
+            except nats.errors.Error as error:
+                logger.warning("nats: reply to %s lost: %s", msg.subject, error)
+
+    # -- events --------------------------------------------------------------------
+
+    async def publish(self, envelope: Envelope) -> None:
+        js = self._jetstream()
+        headers = envelope.to_headers()
+        headers["Nats-Msg-Id"] = envelope.id
+        try:
+            await js.publish(self._event_subject(envelope.type), envelope.data, headers=headers)
+        except nats.js.errors.NoStreamResponseError:
+            raise UnavailableError(f"nats: no stream for {envelope.type}") from None
+        except nats.errors.Error as error:
+            raise UnavailableError(f"nats: cannot publish {envelope.type}: {error}") from None
+
+    async def consume(self, message_type: str, group: str, consumer: Consumer) -> None:
+        js = self._jetstream()
+        subject = self._event_subject(message_type)
+        durable = f"{group}__{message_type.replace('.', '_')}"
+        subscription = await js.pull_subscribe(
+            subject,
+            durable=durable,
+            stream=self.events_stream,
+            config=ConsumerConfig(
+                durable_name=durable,
+                filter_subject=subject,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.policy.ack_wait,
+                max_ack_pending=self.policy.queue_size,
+            ),
+        )
+        puller = _Puller(subscription, group, message_type, consumer, self.policy.concurrency)
+        puller.room.set()
+        puller.task = asyncio.create_task(self._pull(puller))
+        self._pullers.append(puller)
+
+    async def _pull(self, puller: _Puller) -> None:
+        depth = metrics.queue_depth(puller.group, puller.message_type)
+        while not self._stopping:
+            await puller.room.wait()
+            try:
+                batch = await puller.subscription.fetch(puller.free, timeout=FETCH_WAIT)
+            except nats.errors.TimeoutError:
+                continue
+            except nats.errors.Error as error:  # disconnected: the client reconnects
+                logger.warning("nats: fetching %s failed: %s", puller.message_type, error)
+                await asyncio.sleep(FETCH_WAIT)
+                continue
+            for msg in batch:
+                depth.set(msg.metadata.num_pending)
+                puller.free -= 1
+                if puller.free == 0:
+                    puller.room.clear()
+                task = asyncio.create_task(self._deliver(puller, msg))
+                self._track(task)
+                task.add_done_callback(lambda _: _release(puller))
+
+    async def _deliver(self, puller: _Puller, msg: Msg) -> None:
+        attempt = msg.metadata.num_delivered
+        try:
+            envelope = Envelope.from_headers(msg.headers, msg.data)
+        except SerializationError as error:
+            await self._dead_letter(puller, msg, str(error), attempt)
+            return
+        if attempt > self.policy.max_deliveries:  # its handler crashed the process each time
+            await self._dead_letter(puller, msg, "no outcome after every delivery", attempt)
+            return
+        heartbeat = asyncio.create_task(self._keep_alive(msg))
+        try:
+            await puller.consumer(envelope)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the bus logged it; decide between retry and dead letter
+            if isinstance(error, SerializationError) or attempt >= self.policy.max_deliveries:
+                await self._dead_letter(puller, msg, str(error), attempt)
+            else:
+                await _settle(msg.nak(delay=self.policy.delay_before(attempt + 1)))
+            return
+        finally:
+            heartbeat.cancel()
+        await _settle(msg.ack())
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        """Tell the server a long handler is still working, so it does not redeliver."""
+        while True:
+            await asyncio.sleep(self.policy.ack_wait / 3)
+            await _settle(msg.in_progress())
+
+    async def _dead_letter(self, puller: _Puller, msg: Msg, reason: str, attempts: int) -> None:
+        headers = dict(msg.headers or {})
+        headers[DEAD_LETTER_HEADER + "Group"] = puller.group
+        headers[DEAD_LETTER_HEADER + "Reason"] = reason[:500]
+        headers[DEAD_LETTER_HEADER + "Attempts"] = str(attempts)
+        headers["Nats-Msg-Id"] = f"{headers.get('ce-id', new_id())}:{puller.group}"
+        subject = f"{self.namespace}.dead_letters.{puller.group}.{puller.message_type}"
+        try:
+            await self._jetstream().publish(subject, msg.data, headers=headers)
+        except nats.errors.Error as error:  # keep the event: it comes back and we try again
+            logger.error("nats: cannot dead-letter %s: %s", puller.message_type, error)
+            await _settle(msg.nak(delay=self.policy.delay_before(attempts + 1)))
+            return
+        metrics.dead_lettered(puller.group, puller.message_type)
+        logger.error(
+            "dead letter: %s for cell %s after %d attempt(s): %s",
+            puller.message_type,
+            puller.group,
+            attempts,
+            reason,
+            extra={"correlation_id": headers.get("ce-correlationid", "")},
+        )
+        await _settle(msg.term())
+
+    async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        js = self._jetstream()
+        info = await js.stream_info(self.dead_letter_stream)
+        letters: list[DeadLetter] = []
+        if not info.state.messages:
+            return letters
+        first = max(info.state.first_seq, info.state.last_seq - limit + 1, 1)
+        for sequence in range(first, info.state.last_seq + 1):
+            try:
+                raw = await js.get_msg(self.dead_letter_stream, sequence)
+            except nats.js.errors.NotFoundError:  # deleted from the stream
+                continue
+            headers = dict(raw.headers or {})
+            try:
+                envelope = Envelope.from_headers(headers, raw.data or b"")
+            except SerializationError:
+                envelope = _error_envelope(SerializationError("undecodable dead letter"))
+            letters.append(
+                DeadLetter(
+                    group=headers.get(DEAD_LETTER_HEADER + "Group", ""),
+                    reason=headers.get(DEAD_LETTER_HEADER + "Reason", ""),
+                    attempts=int(headers.get(DEAD_LETTER_HEADER + "Attempts", "0")),
+                    envelope=envelope,
+                )
+            )
+        return letters
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _connection(self) -> Client:
+        if self._nc is None or self._nc.is_closed:
+            raise UnavailableError("nats transport: not running")
+        return self._nc
+
+    def _jetstream(self) -> JetStreamContext:
+        self._connection()
+        if self._js is None:
+            raise UnavailableError("nats transport: not started")
+        return self._js
+
+    def _command_subject(self, message_type: str) -> str:
+        return f"{self.namespace}.commands.{message_type}"
+
+    def _event_subject(self, message_type: str) -> str:
+        return f"{self.namespace}.events.{message_type}"
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _ensure_stream(self, config: StreamConfig) -> None:
+        js = self._jetstream()
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:  # exists with another configuration
+            await js.update_stream(config)
+
+    async def _on_error(self, error: Exception) -> None:
+        logger.warning("nats: %s", error)
+
+    async def _on_disconnected(self) -> None:
+        if self._stopping:
+            return
+        logger.warning("nats: disconnected from %s; reconnecting", self.url)
+
+    async def _on_reconnected(self) -> None:
+        logger.info("nats: reconnected to %s", self.url)
+
+
+def _release(puller: _Puller) -> None:
+    puller.free += 1
+    puller.room.set()
+
+
+async def _settle(acknowledgement: Any) -> None:
+    """Send an ack/nak/term; a lost one only means the server redelivers later."""
+    try:
+        await acknowledgement
+    except nats.errors.Error as error:
+        logger.warning("nats: acknowledgement lost: %s", error)
+
+
+def _error_envelope(error: BusError) -> Envelope:
+    return Envelope(
+        id=new_id(),
+        source="/bus",
+        type=ERROR_TYPE,
+        time=now_rfc3339(),
+        correlationid="",
+        traceparent="",
+        data=error_body(error),
+    )

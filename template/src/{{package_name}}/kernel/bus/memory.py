@@ -1,0 +1,220 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The embedded transport: every cell in this process, no server, same rules as NATS.
+
+Envelopes carry encoded bytes here too (the bus encodes before any transport),
+so a payload that would not survive NATS fails the same way in memory.
+
+- Commands run in the sender's task (the cheapest hop); several instances of
+  one cell take turns.
+- Events go through one bounded queue per (cell, event type), worked by
+  `policy.concurrency` tasks per registered instance. A full queue makes
+  `publish` wait, up to `publish_timeout`, then raise `UnavailableError`:
+  a slow consumer slows its producers instead of growing memory.
+- A failing event handler is retried after `policy.backoff`, then the event is
+  dead-lettered (kept in a bounded list, counted in the metrics). An event
+  that cannot be decoded is dead-lettered at once: retrying cannot fix it.
+- The same envelope id published twice within `dedupe_window` is delivered once.
+- Memory is not durable: what is still queued when `close` times out is lost
+  (and logged). Use NATS when that matters.
+"""
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+
+from ..errors import DeadlineExceededError, NoHandlerError, SerializationError, UnavailableError
+from . import metrics
+from .envelope import Envelope
+from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
+
+logger = logging.getLogger(__name__)
+
+
+class _Group:
+    """The queue one cell consumes one event type from, and the tasks working it."""
+
+    def __init__(self, message_type: str, name: str, policy: DeliveryPolicy) -> None:
+        self.message_type = message_type
+        self.name = name
+        self.queue: asyncio.Queue[tuple[Envelope, int]] = asyncio.Queue(policy.queue_size)
+        self.workers: list[asyncio.Task[None]] = []
+        self.unsettled = 0  # queued, being handled, or waiting for a retry
+        self.settled = asyncio.Event()
+        self.settled.set()
+        self.depth = metrics.queue_depth(name, message_type)
+
+    def add(self) -> None:
+        self.unsettled += 1
+        self.settled.clear()
+
+    def done(self) -> None:
+        self.unsettled -= 1
+        if self.unsettled == 0:
+            self.settled.set()
+
+
+class MemoryTransport:
+    """In-process transport; see the module docstring for its delivery rules."""
+
+    def __init__(
+        self,
+        policy: DeliveryPolicy | None = None,
+        *,
+        publish_timeout: float = 10.0,
+        dedupe_window: float = 120.0,
+        dead_letter_limit: int = 10_000,
+    ) -> None:
+        self.policy = policy or DeliveryPolicy()
+        self.publish_timeout = publish_timeout
+        self.dedupe_window = dedupe_window
+        self._responders: dict[str, tuple[str, list[Responder], itertools.count[int]]] = {}
+        self._groups: dict[str, dict[str, _Group]] = {}
+        self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=dead_letter_limit)
+        self._retries: set[asyncio.Task[None]] = set()
+        self._requests = 0
+        self._requests_done = asyncio.Event()
+        self._started = False
+        self._closed = False
+
+    @property
+    def ready(self) -> bool:
+        return self._started and not self._closed
+
+    async def start(self) -> None:
+        if self._closed:
+            raise UnavailableError("memory transport: closed; build a new bus")
+        self._started = True
+
+    async def close(self, drain_timeout: float) -> None:
+        """Let queued events and running commands finish, then stop the workers."""
+        groups = [group for by_name in self._groups.values() for group in by_name.values()]
+        try:
+            async with asyncio.timeout(drain_timeout):
+                while self._requests or any(group.unsettled for group in groups):
+                    await asyncio.gather(*(group.settled.wait() for group in groups))
+                    if self._requests:
+                        self._requests_done.clear()
+                        await self._requests_done.wait()
+        except TimeoutError:
+            lost = sum(group.unsettled for group in groups)
+            logger.warning("memory transport: drain timed out, %d event(s) not handled", lost)
+        self._closed = True
+        tasks = [*self._retries, *(task for group in groups for task in group.workers)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def serve(self, message_type: str, group: str, responder: Responder) -> None:
+        current = self._responders.get(message_type)
+        if current is None:
+            self._responders[message_type] = (group, [responder], itertools.count())
+        elif current[0] != group:
+            raise ValueError(f"command {message_type} is already handled by cell {current[0]!r}")
+        else:
+            current[1].append(responder)
+
+    async def consume(self, message_type: str, group: str, consumer: Consumer) -> None:
+        by_name = self._groups.setdefault(message_type, {})
+        queue_group = by_name.get(group)
+        if queue_group is None:
+            queue_group = by_name[group] = _Group(message_type, group, self.policy)
+        for _ in range(self.policy.concurrency):
+            queue_group.workers.append(asyncio.create_task(self._work(queue_group, consumer)))
+
+    async def request(self, envelope: Envelope, timeout: float) -> Envelope:
+        self._check_open()
+        serving = self._responders.get(envelope.type)
+        if serving is None:
+            raise NoHandlerError(f"no cell handles {envelope.type}")
+        _, responders, turn = serving
+        responder = responders[next(turn) % len(responders)]
+        self._requests += 1
+        try:
+            async with asyncio.timeout(timeout):
+                return await responder(envelope)
+        except TimeoutError:
+            raise DeadlineExceededError(f"{envelope.type}: no reply within {timeout:g} s") from None
+        finally:
+            self._requests -= 1
+            if not self._requests:
+                self._requests_done.set()
+
+    async def publish(self, envelope: Envelope) -> None:
+        self._check_open()
+        if self._already_seen(envelope.id):
+            return
+        for group in tuple(self._groups.get(envelope.type, {}).values()):
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    await group.queue.put((envelope, 1))
+            except TimeoutError:
+                raise UnavailableError(
+                    f"{envelope.type}: queue of cell {group.name!r} stayed full for "
+                    f"{self.publish_timeout:g} s"
+                ) from None
+            group.add()
+            group.depth.set(group.queue.qsize())
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return list(self._dead)
+
+    def _check_open(self) -> None:
+        if not self._started or self._closed:
+            raise UnavailableError("memory transport: not running")
+
+    def _already_seen(self, message_id: str) -> bool:
+        """Remember ids for `dedupe_window` seconds (JetStream's duplicate window)."""
+        now = time.monotonic()
+        while self._seen:
+            oldest_id, seen_at = next(iter(self._seen.items()))
+            if now - seen_at < self.dedupe_window:
+                break
+            del self._seen[oldest_id]
+        if message_id in self._seen:
+            return True
+        self._seen[message_id] = now
+        return False
+
+    async def _work(self, group: _Group, consumer: Consumer) -> None:
+        while True:
+            envelope, attempt = await group.queue.get()
+            group.depth.set(group.queue.qsize())
+            try:
+                await consumer(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the bus already logged it; decide what comes next
+                self._after_failure(group, envelope, attempt, error)
+                continue
+            group.done()
+
+    def _after_failure(
+        self, group: _Group, envelope: Envelope, attempt: int, error: Exception
+    ) -> None:
+        if isinstance(error, SerializationError) or attempt >= self.policy.max_deliveries:
+            self._dead.append(
+                DeadLetter(group=group.name, reason=str(error), attempts=attempt, envelope=envelope)
+            )
+            metrics.dead_lettered(group.name, envelope.type)
+            logger.error(
+                "dead letter: %s for cell %s after %d attempt(s): %s",
+                envelope.type,
+                group.name,
+                attempt,
+                error,
+                extra={"correlation_id": envelope.correlationid, "message_id": envelope.id},
+            )
+            group.done()
+            return
+        retry = asyncio.create_task(self._retry(group, envelope, attempt + 1))
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
+
+    async def _retry(self, group: _Group, envelope: Envelope, attempt: int) -> None:
+        await asyncio.sleep(self.policy.delay_before(attempt))
+        # A retry waits for room like any publisher; it is already counted as unsettled.
+        await group.queue.put((envelope, attempt))
+        group.depth.set(group.queue.qsize())

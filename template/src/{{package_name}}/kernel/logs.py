@@ -1,0 +1,44 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Structured logs: one JSON object per line, with the correlation id when there is one.
+
+The bus logs with `extra={"correlation_id": ..., "cell": ..., "message_type": ...}`;
+this formatter writes those fields next to the message, so every line that one
+request caused can be found with its correlation id.
+"""
+
+import json
+import logging
+import os
+import sys
+
+PACKAGE = __package__.partition(".")[0]
+LEVEL_ENV = f"{PACKAGE.upper()}_LOG_LEVEL"
+FIELDS = ("correlation_id", "message_id", "cell", "message_type")
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send the service's logs to stderr as JSON lines; level from <PKG>_LOG_LEVEL or INFO."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel((level or os.environ.get(LEVEL_ENV, "INFO")).upper())

@@ -1,0 +1,82 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Starting and stopping the bus with the cells this process hosts.
+
+    topology = load_topology(Path("topology.toml"))
+    cells = hosted_cells(topology, load_cells(), role="serve")
+    async with running(topology, cells) as bus:
+        ...                                   # serve until told to stop
+
+`serve` hosts the cells placed `inprocess`; `worker` hosts the cells placed
+`remote`, or the ones named on its command line. `running` builds the transport
+`[bus]` names, registers the hosted cells, and on exit drains in-flight work
+before disconnecting. A topology that cannot work (a remote cell on the memory
+transport, a worker without NATS, an unknown cell) is refused before anything starts.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from .bus import Bus, DeliveryPolicy, MemoryTransport, Transport
+from .bus.jetstream import NatsTransport
+from .cell import Cell
+from .topology import Topology, TopologyError, check_cells
+
+Role = Literal["serve", "worker"]
+PACKAGE = __package__.partition(".")[0]
+
+
+def hosted_cells(
+    topology: Topology, cells: Sequence[Cell], *, role: Role, names: Sequence[str] = ()
+) -> tuple[Cell, ...]:
+    """The cells a `role` process runs, checked against the topology and each other."""
+    check_cells(topology, (cell.name for cell in cells))
+    by_name = {cell.name: cell for cell in cells}
+    remote = [cell.name for cell in cells if topology.placement_of(cell.name) == "remote"]
+    if role == "serve":
+        if remote and topology.bus.transport == "memory":
+            raise TopologyError(
+                f"cells.{remote[0]}.placement: 'remote' needs [bus] transport = \"nats\""
+            )
+        return tuple(cell for cell in cells if topology.placement_of(cell.name) == "inprocess")
+    if topology.bus.transport != "nats":
+        raise TopologyError(
+            'bus.transport: a worker process needs "nats" (set it in topology.toml '
+            "or the environment)"
+        )
+    for name in names:
+        if name not in by_name:
+            raise TopologyError(
+                f"worker: no cell named {name!r} (known: {', '.join(sorted(by_name)) or 'none'})"
+            )
+    chosen = list(dict.fromkeys(names)) if names else remote
+    if not chosen:
+        raise TopologyError("worker: no cell placed 'remote' and none named on the command line")
+    return tuple(by_name[name] for name in chosen)
+
+
+def build_transport(topology: Topology) -> Transport:
+    """The transport `[bus]` describes, with the delivery policy it configures."""
+    policy = DeliveryPolicy(
+        max_deliveries=topology.bus.max_deliveries, ack_wait=topology.bus.ack_wait
+    )
+    if topology.bus.transport == "nats":
+        return NatsTransport(topology.bus.url, namespace=PACKAGE, policy=policy)
+    return MemoryTransport(policy)
+
+
+@asynccontextmanager
+async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bus]:
+    """A started bus with `cells` registered; drained and closed on exit."""
+    bus = Bus(
+        build_transport(topology),
+        default_timeout=topology.bus.timeout,
+        drain_timeout=topology.bus.drain_timeout,
+    )
+    await bus.start()
+    try:
+        for cell in cells:
+            await bus.register(cell)
+        yield bus
+    finally:
+        await bus.close()

@@ -1,0 +1,140 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""topology.toml: where each cell runs and how the bus connects. Ops as code.
+
+    [bus]
+    transport = "memory"              # or "nats"
+    url = "nats://127.0.0.1:4222"     # used by the nats transport
+    # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
+
+    [cells.orders]
+    placement = "inprocess"           # or "remote" (run by a `worker` process)
+
+A cell without a table runs in-process. The file is checked strictly: an
+unknown key or cell, or a value of the wrong type, stops the service with one
+line naming the key and what was expected. `<PKG>_BUS_TRANSPORT` and
+`<PKG>_BUS_URL` (PKG = the package name in upper case) override `[bus]`.
+"""
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Literal, get_args
+
+import msgspec
+
+PACKAGE = __package__.partition(".")[0]
+ENV_PREFIX = PACKAGE.upper()
+ENV_TRANSPORT = f"{ENV_PREFIX}_BUS_TRANSPORT"
+ENV_URL = f"{ENV_PREFIX}_BUS_URL"
+ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
+
+Transport = Literal["memory", "nats"]
+Placement = Literal["inprocess", "remote"]
+TRANSPORTS: tuple[str, ...] = get_args(Transport)
+PLACEMENTS: tuple[str, ...] = get_args(Placement)
+
+NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+
+# Keys whose allowed values are a closed list, for messages that name them.
+CHOICES: dict[str, tuple[str, ...]] = {"transport": TRANSPORTS, "placement": PLACEMENTS}
+
+
+class TopologyError(ValueError):
+    """topology.toml, or an override of it, is not valid; the message is one line."""
+
+
+class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The `[bus]` table."""
+
+    transport: Transport = "memory"
+    url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = "nats://127.0.0.1:4222"
+    timeout: Seconds = 5.0
+    drain_timeout: Seconds = 10.0
+    max_deliveries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    ack_wait: Seconds = 30.0
+
+
+class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One `[cells.<name>]` table."""
+
+    placement: Placement = "inprocess"
+
+
+class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The whole file."""
+
+    bus: BusSettings = BusSettings()
+    cells: dict[str, CellSettings] = {}
+
+    def placement_of(self, cell: str) -> str:
+        """Where `cell` runs; a cell the file does not mention runs in-process."""
+        settings = self.cells.get(cell)
+        return settings.placement if settings is not None else "inprocess"
+
+
+def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topology:
+    """Read, check and apply the environment overrides; raise `TopologyError`."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read ({error.strerror})") from None
+    return parse_topology(text, source=str(path), environ=environ)
+
+
+def parse_topology(
+    text: bytes | str, *, source: str = "topology.toml", environ: Mapping[str, str] | None = None
+) -> Topology:
+    """Check TOML text as a topology; see `load_topology`."""
+    try:
+        topology = msgspec.toml.decode(text, type=Topology)
+    except msgspec.ValidationError as error:
+        raise TopologyError(f"{source}: {_explain(str(error))}") from None
+    except msgspec.DecodeError as error:
+        raise TopologyError(f"{source}: not valid TOML: {error}") from None
+    return _with_overrides(topology, os.environ if environ is None else environ)
+
+
+def check_cells(
+    topology: Topology, cell_names: Iterable[str], source: str = "topology.toml"
+) -> None:
+    """Refuse a `[cells.<name>]` table that names no cell of the composition root."""
+    known = sorted(cell_names)
+    for name in topology.cells:
+        if name not in known:
+            raise TopologyError(
+                f"{source}: cells.{name}: no such cell in app.CELLS "
+                f"(known: {', '.join(known) or 'none'})"
+            )
+
+
+def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
+    bus = topology.bus
+    transport = environ.get(ENV_TRANSPORT)
+    if transport is not None:
+        if transport not in TRANSPORTS:
+            raise TopologyError(
+                f"{ENV_TRANSPORT}: expected one of {', '.join(TRANSPORTS)}, got {transport!r}"
+            )
+        bus = msgspec.structs.replace(bus, transport=transport)
+    url = environ.get(ENV_URL)
+    if url is not None:
+        if not re.match(NATS_URL, url):
+            raise TopologyError(f"{ENV_URL}: expected a URL like nats://host:4222, got {url!r}")
+        bus = msgspec.structs.replace(bus, url=url)
+    return msgspec.structs.replace(topology, bus=bus)
+
+
+def _explain(message: str) -> str:
+    """Turn msgspec's `<what> - at `$.a.b`` into `a.b: <what>`, naming allowed values."""
+    match = re.fullmatch(r"(.*) - at `\$\.?(.*)`", message)
+    if match is None:
+        return message
+    what, where = match.groups()
+    if where and what.startswith("Object contains unknown field"):
+        what = what.replace("Object contains unknown field", "unknown key")
+    key = where.rpartition(".")[2]
+    if what.startswith("Invalid enum value") and key in CHOICES:
+        what = f"expected one of {', '.join(CHOICES[key])}, got {what.partition(' value ')[2]}"
+    return f"{where or '(top level)'}: {what}"

@@ -1,0 +1,55 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The `worker` subcommand: run some cells in their own process, over NATS.
+
+`worker` hosts the cells placed `remote` in topology.toml, or the cells named on
+its command line. It prints one `ready` line when its cells are registered, and
+on SIGTERM or SIGINT stops taking messages, finishes what it holds and exits 0.
+"""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cell import Cell
+from .logs import configure_logging
+from .registry import load_cells
+from .runtime import hosted_cells, running
+from .topology import ENV_PATH, Topology, TopologyError, load_topology
+
+logger = logging.getLogger(__name__)
+
+
+def worker(
+    cells: Annotated[
+        list[str] | None,
+        typer.Argument(help="Cells to run (default: those placed 'remote').", show_default=False),
+    ] = None,
+    topology: Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)] = Path(
+        "topology.toml"
+    ),
+) -> None:
+    """Run cells in this process, connected to the others over NATS."""
+    configure_logging()
+    try:
+        settings = load_topology(topology)
+        hosted = hosted_cells(settings, load_cells(), role="worker", names=cells or ())
+    except TopologyError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(_serve_until_stopped(settings, hosted))
+
+
+async def _serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(settings, hosted) as bus:
+        names = ", ".join(bus.cells)
+        typer.echo(f"ready: worker hosting {names} on {settings.bus.url}", err=True)
+        await stop.wait()
+        logger.info("worker: stopping, draining in-flight messages")

@@ -1,0 +1,260 @@
+"""`copier update` keeps the owner's work, and the project's checks guard what it cannot merge.
+
+These tests do not depend on this repository's tags: they copy the template
+into a temporary git repository, tag it 1.0.0 (version A), then change it the
+way the template really evolves and tag 2.0.0 (version B): a kernel change, a
+new file, and a renamed topology key carried over by a migration.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+
+pytestmark = pytest.mark.slow
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Owner",
+    "GIT_AUTHOR_EMAIL": "owner@example.com",
+    "GIT_COMMITTER_NAME": "Owner",
+    "GIT_COMMITTER_EMAIL": "owner@example.com",
+}
+KERNEL_CLI = "template/src/{{package_name}}/kernel/cli.py"
+KERNEL_TOPOLOGY = "template/src/{{package_name}}/kernel/topology.py"
+HELP_A = 'help=f"{PROJECT_NAME}: command-line program of the service."'
+HELP_B = 'help=f"{PROJECT_NAME}: the command-line program of this service."'
+URL_FIELD_A = 'url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = "nats://127.0.0.1:4222"'
+URL_FIELD_B = (
+    "url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = msgspec.field(\n"
+    '        default="nats://127.0.0.1:4222", name="server_url"\n'
+    "    )"
+)
+MIGRATION_B = """_migrations:
+  - version: "2.0.0"
+    when: "{{ _stage == 'after' }}"
+    command: [uv, run, --no-project, --quiet, --with, "tomlkit>=0.13", python,
+              "{{ _copier_conf.src_path }}/hooks/migrations/move_topology_key.py",
+              bus.url, bus.server_url]
+"""
+
+
+def sh(cwd: Path, *cmd: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV"}}
+    env.update(GIT_IDENTITY, NO_COLOR="1")
+    result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=env)
+    if expect is not None:
+        assert result.returncode == expect, (
+            f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def copier(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    return sh(cwd, shutil.which("copier") or "copier", *args, expect=expect)
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, f"{path.name}: expected exactly one {old!r}; adapt this test"
+    path.write_text(text.replace(old, new))
+
+
+def commit_all(repo: Path, message: str) -> None:
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "--quiet", "--no-verify", "-m", message)
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git copy of this template with versions 1.0.0 (A), 2.0.0 (B) and 2.1.0 (C)."""
+    repo = tmp_path_factory.mktemp("template") / "monocell"
+    repo.mkdir()
+    for name in ("copier.yml", "template", "hooks", "includes"):
+        source = TEMPLATE / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, repo / name)
+    sh(repo, "git", "init", "--quiet", "--initial-branch=main")
+    commit_all(repo, "version A")
+    sh(repo, "git", "tag", "1.0.0")
+
+    # B: a kernel change, a new file, and a renamed topology key with its migration.
+    replace_once(repo / KERNEL_CLI, HELP_A, HELP_B)
+    (repo / "template" / "docs" / "runbook.md").write_text("# Runbook\n\nWhat to do when.\n")
+    replace_once(repo / "template" / "topology.toml.jinja", "\nurl = ", "\nserver_url = ")
+    replace_once(repo / KERNEL_TOPOLOGY, URL_FIELD_A, URL_FIELD_B)
+    replace_once(repo / "copier.yml", "_migrations: []\n", MIGRATION_B)
+    commit_all(repo, "version B")
+    sh(repo, "git", "tag", "2.0.0")
+
+    # C: an unrelated change, so an update B -> C crosses no migration.
+    (repo / "template" / "docs" / "runbook.md").write_text("# Runbook\n\nWhat to do, and when.\n")
+    commit_all(repo, "version C")
+    sh(repo, "git", "tag", "2.1.0")
+    return repo
+
+
+def generate(template_repo: Path, where: Path, ref: str, *data: str) -> Path:
+    project = where / "project"
+    args = [arg for item in data for arg in ("--data", item)]
+    copier(
+        where,
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref",
+        ref,
+        *args,
+        str(template_repo),
+        str(project),
+    )
+    commit_all(project, "generated")
+    return project
+
+
+def update(
+    project: Path, ref: str, *data: str, expect: int = 0
+) -> subprocess.CompletedProcess[str]:
+    args = [arg for item in data for arg in ("--data", item)]
+    return copier(
+        project, "update", "--trust", "--defaults", "--vcs-ref", ref, *args, expect=expect
+    )
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): path.read_text(errors="replace")
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def test_update_without_owner_edits_equals_a_fresh_render(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(template_repo, tmp_path / "a", "1.0.0")
+    result = update(project, "2.0.0")
+    fresh = generate(template_repo, tmp_path / "b", "2.0.0")
+    assert tree(project) == tree(fresh)
+    assert (
+        result.stdout.count("monocell migration: moved bus.url to bus.server_url")
+        + (result.stderr.count("monocell migration: moved bus.url to bus.server_url"))
+        == 1
+    )
+
+
+def test_owner_edits_are_kept_and_template_changes_arrive(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(template_repo, tmp_path, "1.0.0")
+    cell = project / "src" / "my_service" / "cells" / "orders" / "handlers.py"
+    cell.write_text(cell.read_text() + "\n\nOWNER_CELL_CONSTANT = 42\n")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\n## Owner notes\n\nKeep this.\n")
+    pyproject = project / "pyproject.toml"
+    replace_once(pyproject, '    "msgspec>=', '    "humanize>=4",\n    "msgspec>=')
+    topology = project / "topology.toml"
+    replace_once(
+        topology,
+        '[cells.payments]\nplacement = "inprocess"',
+        '[cells.payments]\n# owner: keep payments close to orders\nplacement = "inprocess"',
+    )
+    commit_all(project, "owner work")
+
+    update(project, "2.0.0")
+
+    assert "OWNER_CELL_CONSTANT = 42" in cell.read_text()
+    assert "## Owner notes" in readme.read_text()
+    assert '"humanize>=4"' in pyproject.read_text()
+    migrated = topology.read_text()
+    assert "# owner: keep payments close to orders" in migrated
+    assert 'server_url = "nats://127.0.0.1:4222"' in migrated
+    assert "\nurl = " not in migrated
+    assert HELP_B in (project / "src/my_service/kernel/cli.py").read_text()
+    assert (project / "docs" / "runbook.md").is_file()
+    assert sh(project, "git", "status", "--porcelain").stdout.strip()  # changes to review
+
+    # The updated project's whole gate, tests included, passes.
+    sh(project, "uv", "sync", "--quiet")
+    sh(project, "uv", "run", "--quiet", "my-service", "gate")
+
+
+def test_conflicting_kernel_edit_is_marked_and_stops_the_checks(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(template_repo, tmp_path, "1.0.0")
+    cli = project / "src" / "my_service" / "kernel" / "cli.py"
+    replace_once(cli, HELP_A, 'help=f"{PROJECT_NAME}: owner wording."')
+    commit_all(project, "owner edits the kernel")
+
+    update(project, "2.0.0")
+
+    text = cli.read_text()
+    assert "<<<<<<<" in text
+    assert ">>>>>>>" in text
+    sh(project, "uv", "sync", "--quiet")
+    check = sh(
+        project, "uv", "run", "python", "-m", "my_service.kernel.checks", "no-conflicts", expect=1
+    )
+    assert "src/my_service/kernel/cli.py" in check.stderr
+    sh(project, "git", "add", "-A")
+    sh(project, "uv", "run", "pre-commit", "run", "no-conflicts", "--all-files", expect=1)
+
+    # Resolving (taking the template's side) makes the checks pass again.
+    resolved = re.sub(
+        r"<<<<<<< [^\n]*\n.*?\n=======\n(.*?)>>>>>>> [^\n]*\n", r"\1", text, flags=re.S
+    )
+    cli.write_text(resolved)
+    assert HELP_B in cli.read_text()
+    sh(project, "uv", "run", "python", "-m", "my_service.kernel.checks", "no-conflicts")
+    sh(project, "git", "add", "-A")
+    sh(project, "uv", "run", "pre-commit", "run", "--all-files")
+
+
+def test_removed_example_cells_do_not_come_back(template_repo: Path, tmp_path: Path) -> None:
+    project = generate(template_repo, tmp_path, "1.0.0")
+    cells = project / "src" / "my_service" / "cells"
+    shutil.rmtree(cells / "orders")
+    shutil.rmtree(cells / "payments")
+    shutil.rmtree(project / "contracts")
+    (project / "src" / "my_service" / "app.py").write_text(
+        '"""Composition root."""\n\nfrom .kernel import Cell\n\nCELLS: tuple[Cell, ...] = ()\n'
+    )
+    topology = project / "topology.toml"
+    topology.write_text(topology.read_text().split("\n[cells.")[0])
+    commit_all(project, "owner removes the examples")
+
+    update(project, "2.0.0", "example_cells=false")
+
+    assert not (cells / "orders").exists()
+    assert not (cells / "payments").exists()
+    assert not (project / "contracts").exists()
+    assert "example_cells: false" in (project / ".copier-answers.yml").read_text()
+    assert not list(project.rglob("*.rej"))
+    sh(project, "uv", "sync", "--quiet")
+    sh(project, "uv", "run", "--quiet", "my-service", "gate", "--skip-tests")
+
+
+def test_changed_answer_takes_effect(template_repo: Path, tmp_path: Path) -> None:
+    project = generate(template_repo, tmp_path, "1.0.0")
+    update(project, "2.0.0", "description=Sells things, carefully.")
+    assert 'description = "Sells things, carefully."' in (project / "pyproject.toml").read_text()
+    assert "description: Sells things, carefully." in (project / ".copier-answers.yml").read_text()
+
+
+def test_migration_runs_once(template_repo: Path, tmp_path: Path) -> None:
+    project = generate(template_repo, tmp_path, "1.0.0")
+    first = update(project, "2.0.0")
+    assert "moved bus.url to bus.server_url" in first.stdout + first.stderr
+    commit_all(project, "updated to 2.0.0")
+    second = update(project, "2.1.0")
+    assert "monocell migration" not in second.stdout + second.stderr
+    assert "What to do, and when." in (project / "docs" / "runbook.md").read_text()
+    sh(project, "uv", "sync", "--quiet")
+    sh(project, "uv", "run", "--quiet", "my-service", "gate", "--skip-tests")
