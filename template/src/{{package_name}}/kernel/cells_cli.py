@@ -1,0 +1,168 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""`cell new`, `cell list`, `cell check`: cells as the unit of change."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, get_args
+
+import typer
+
+from .. import COMMAND_NAME
+from . import budget, scaffold
+from .cell import Risk
+from .registry import PACKAGE, load_cells
+from .topology import Placement, TopologyError, load_topology
+
+app = typer.Typer(help="Add, list and check cells.", no_args_is_help=True)
+
+PLACEMENTS: tuple[str, ...] = get_args(Placement)
+
+
+def _project() -> scaffold.Project:
+    root = Path.cwd()
+    if not (root / "src" / PACKAGE / "app.py").is_file():
+        typer.echo(
+            f"error: run this from the project root (src/{PACKAGE}/app.py not found)", err=True
+        )
+        raise typer.Exit(2)
+    return scaffold.Project(root=root, package=PACKAGE, command_name=COMMAND_NAME)
+
+
+def _ask(
+    name: str | None, purpose: str | None, risk: Risk | None, placement: str | None
+) -> scaffold.Request:
+    """Fill the missing answers with questionary prompts (a terminal is attached)."""
+    import questionary  # imported here: only the interactive path needs it
+
+    project = _project()
+
+    def valid_name(value: str) -> bool | str:
+        try:
+            scaffold.check_name(project, value)
+        except scaffold.ScaffoldError as error:
+            return str(error)
+        return True
+
+    def valid_purpose(value: str) -> bool | str:
+        try:
+            scaffold.check_purpose(value)
+        except scaffold.ScaffoldError as error:
+            return str(error)
+        return True
+
+    name = (
+        name
+        or questionary.text(
+            "Cell name (lowercase identifier, e.g. billing):", validate=valid_name
+        ).unsafe_ask()
+    )
+    purpose = (
+        purpose or questionary.text("Purpose, in one line:", validate=valid_purpose).unsafe_ask()
+    )
+    if risk is None:
+        risk = Risk(
+            questionary.select(
+                "Risk (high: parses untrusted input, runs user code, calls fragile native code):",
+                choices=[r.value for r in Risk],
+            ).unsafe_ask()
+        )
+    if placement is None:
+        placement = questionary.select(
+            "Placement (where it runs; topology.toml can change it later):",
+            choices=list(PLACEMENTS),
+            default="sandbox" if risk is Risk.HIGH and "sandbox" in PLACEMENTS else "inprocess",
+        ).unsafe_ask()
+    return scaffold.Request(name=name, purpose=purpose, risk=risk, placement=placement)
+
+
+@app.command()
+def new(
+    name: Annotated[str | None, typer.Argument(help="Cell name: a lowercase identifier.")] = None,
+    purpose: Annotated[str | None, typer.Option(help="What the cell is for, in one line.")] = None,
+    risk: Annotated[Risk | None, typer.Option(help="low, or high for risky work.")] = None,
+    placement: Annotated[
+        str | None, typer.Option(help=f"Where it runs: {', '.join(PLACEMENTS)}.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not prompt; use flags and defaults.")
+    ] = False,
+) -> None:
+    """Create a working cell, with tests, registered in app.py, topology.toml and contracts/."""
+    project = _project()
+    interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        if interactive:
+            request = _ask(name, purpose, risk, placement)
+        else:
+            if name is None or purpose is None:
+                raise scaffold.ScaffoldError(
+                    "cell new: NAME and --purpose are required without a terminal (or use prompts)"
+                )
+            request = scaffold.Request(
+                name=name,
+                purpose=purpose,
+                risk=risk or Risk.LOW,
+                placement=placement or "inprocess",
+            )
+        topology = project.root / "topology.toml"
+        transport = load_topology(topology).bus.transport if topology.exists() else "memory"
+        if request.placement == "remote" and transport != "nats":
+            raise scaffold.ScaffoldError(
+                "placement: 'remote' needs [bus] transport = \"nats\" in topology.toml"
+            )
+        result = scaffold.plan(project, request, PLACEMENTS)
+        created = scaffold.apply(project, request, result)
+    except (scaffold.ScaffoldError, TopologyError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("cell new: interrupted; nothing was written", err=True)
+        raise typer.Exit(130) from None
+    relative = created.relative_to(project.root)
+    typer.echo(f"created {relative}/ (placement {request.placement}, risk {request.risk})")
+    typer.echo(f"registered in src/{PACKAGE}/app.py, topology.toml and contracts/")
+    typer.echo(f"next: edit {relative}/contracts.py and handlers.py, then `{COMMAND_NAME} gate`")
+
+
+@app.command("list")
+def list_cells() -> None:
+    """Show every cell: placement, risk, public commands, size."""
+    project = _project()
+    topology = load_topology(project.root / "topology.toml")
+    typer.echo(f"{'cell':<16} {'placement':<10} {'risk':<5} {'tokens':>7}  public commands")
+    for cell in load_cells():
+        report = budget.measure(project.root, PACKAGE, cell.name)
+        public = ", ".join(f"{r.method} {r.path}" for r in cell.public) or "-"
+        typer.echo(
+            f"{cell.name:<16} {topology.placement_of(cell.name):<10} {cell.risk.value:<5} "
+            f"{report.tokens:>7}  {public}"
+        )
+
+
+@app.command()
+def check() -> None:
+    """Fail on a cell over its size budget or importing another cell's internals."""
+    project = _project()
+    try:
+        limit = budget.read_budget(project.root / "pyproject.toml")
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    problems: list[str] = []
+    for cell in load_cells():
+        report = budget.measure(project.root, PACKAGE, cell.name)
+        uses = ", ".join(report.uses_contracts_of) or "none"
+        typer.echo(
+            f"{cell.name}: ~{report.tokens} tokens in {report.files} files "
+            f"(budget {limit}); uses contracts of: {uses}"
+        )
+        if report.tokens > limit:
+            problems.append(
+                f"{cell.name}: ~{report.tokens} tokens is over the budget of {limit}; "
+                "split the cell or move code out"
+            )
+        problems += [f"{cell.name}: {line}" for line in report.boundary_breaks]
+    for problem in problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
