@@ -1,0 +1,194 @@
+"""`cell new` in a freshly generated project: new cells pass the whole gate, oversized cells fail.
+
+Also checks that every command AGENTS.md and the generated README name exists.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pexpect
+import pytest
+from conftest import TEMPLATE, generated_env, run_copier
+
+pytestmark = pytest.mark.slow
+
+COMMAND = "my-service"
+
+
+def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
+    )
+    assert result.returncode == expect, (
+        f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
+        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    destination = tmp_path_factory.mktemp("cells") / "project"
+    result = run_copier("copy", "--trust", "--defaults", str(TEMPLATE), str(destination), lock=True)
+    assert result.returncode == 0, result.stderr
+    sh(destination, "uv", "sync", "--locked", "--quiet")
+    sh(destination, "git", "add", "-A")
+    return destination
+
+
+def test_two_new_cells_pass_the_whole_gate(project: Path) -> None:
+    sh(
+        project,
+        "uv",
+        "run",
+        COMMAND,
+        "cell",
+        "new",
+        "billing",
+        "--purpose",
+        "Bills customers for placed orders.",
+        "--yes",
+    )
+    sh(
+        project,
+        "uv",
+        "run",
+        COMMAND,
+        "cell",
+        "new",
+        "scanner",
+        "--purpose",
+        "Scans uploaded files.",
+        "--risk",
+        "high",
+        "--placement",
+        "sandbox",
+        "--yes",
+    )
+    listed = sh(project, "uv", "run", COMMAND, "cell", "list").stdout
+    assert re.search(r"^billing\s+inprocess\s+low", listed, re.M)
+    assert re.search(r"^scanner\s+sandbox\s+high", listed, re.M)
+    sh(project, "uv", "run", COMMAND, "gate")
+    sh(project, "git", "add", "-A")
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("class", "is a Python keyword"),
+        ("Billing", "expected a lowercase identifier"),
+        ("my-cell", "expected a lowercase identifier"),
+        ("orders", "a cell named 'orders' already exists"),
+        ("bus", "clashes with the kernel module kernel.bus"),
+        ("app", "is reserved by the project layout"),
+    ],
+)
+def test_bad_names_are_refused_and_nothing_is_written(
+    project: Path, name: str, reason: str
+) -> None:
+    before = sh(project, "git", "status", "--porcelain").stdout
+    result = sh(
+        project, "uv", "run", COMMAND, "cell", "new", name, "--purpose", "x.", "--yes", expect=2
+    )
+    assert reason in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sh(project, "git", "status", "--porcelain").stdout == before
+
+
+def test_cell_over_budget_fails_cell_check(project: Path) -> None:
+    handlers = project / "src" / "my_service" / "cells" / "payments" / "handlers.py"
+    original = handlers.read_text()
+    try:
+        handlers.write_text(
+            original + "".join(f"# padding line {i:05d} {'x' * 70}\n" for i in range(400))
+        )
+        result = sh(project, "uv", "run", COMMAND, "cell", "check", expect=1)
+        assert "payments: ~" in result.stderr
+        assert "over the budget of 8000" in result.stderr
+        gate = sh(project, "uv", "run", COMMAND, "gate", "--skip-tests", expect=1)
+        assert "FAILED at 'cells (size budget, boundaries)'" in gate.stdout
+    finally:
+        handlers.write_text(original)
+    sh(project, "uv", "run", COMMAND, "cell", "check")
+
+
+def test_interactive_prompts_create_a_cell(project: Path) -> None:
+    env = {**generated_env(), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    child = pexpect.spawn(
+        shutil.which("uv") or "uv",
+        ["run", COMMAND, "cell", "new"],
+        cwd=str(project),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
+    try:
+        child.expect("Cell name")
+        child.send("Not-A-Name\r")
+        child.expect("expected a lowercase identifier")
+        child.send("\x15inventory\r")
+        child.expect("Purpose, in one line")
+        child.send("Tracks stock per warehouse.\r")
+        child.expect("Risk")
+        child.send("\r")  # low
+        child.expect("Placement")
+        child.send("\r")  # inprocess
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    assert (project / "src" / "my_service" / "cells" / "inventory" / "contracts.py").is_file()
+    assert "inventory.cell" in (project / "src" / "my_service" / "app.py").read_text()
+    sh(project, "uv", "run", COMMAND, "cell", "check")
+
+
+def test_interrupted_prompt_writes_nothing(project: Path) -> None:
+    before = sh(project, "git", "status", "--porcelain").stdout
+    env = {**generated_env(), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    child = pexpect.spawn(
+        shutil.which("uv") or "uv",
+        ["run", COMMAND, "cell", "new"],
+        cwd=str(project),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
+    try:
+        child.expect("Cell name")
+        child.send("halfway\r")
+        child.expect("Purpose, in one line")
+        child.sendintr()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus != 0
+    assert sh(project, "git", "status", "--porcelain").stdout == before
+    assert not (project / "src" / "my_service" / "cells" / "halfway").exists()
+
+
+def named_commands(text: str) -> set[tuple[str, ...]]:
+    """The `uv run my-service ...` subcommand paths a document names."""
+    found = set()
+    for match in re.finditer(rf"uv run {COMMAND}((?: [a-z][a-z-]*)*)", text):
+        found.add(tuple(match.group(1).split()))
+    return found
+
+
+def test_every_command_in_agents_and_readme_exists(project: Path) -> None:
+    commands = set()
+    for document in ("AGENTS.md", "README.md"):
+        commands |= named_commands((project / document).read_text())
+    assert ("gate",) in commands
+    assert ("cell", "new") in commands
+    for path in sorted(commands):
+        sh(project, "uv", "run", COMMAND, *path, "--help")
+    # The ones that only read the project also run for real.
+    for path in [("info",), ("cell", "list"), ("cell", "check"), ("contracts", "diff")]:
+        assert path in commands
+        sh(project, "uv", "run", COMMAND, *path)
+    for other in ("uv run pytest", "uv run lint-imports", "uv run ruff check", "uv run mypy"):
+        assert other in (project / "README.md").read_text() + (project / "AGENTS.md").read_text()
