@@ -102,7 +102,7 @@ def test_cell_over_budget_fails_cell_check(project: Path) -> None:
     original = handlers.read_text()
     try:
         handlers.write_text(
-            original + "".join(f"# padding line {i:05d} {'x' * 70}\n" for i in range(400))
+            original + "\n\n" + "".join(f"# padding line {i:05d} {'x' * 70}\n" for i in range(400))
         )
         result = sh(project, "uv", "run", COMMAND, "cell", "check", expect=1)
         assert "payments: ~" in result.stderr
