@@ -12,7 +12,9 @@ from typing import Annotated
 import typer
 
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
-from .registry import load_cells
+from . import contracts_cli
+from . import gate as gate_steps
+from .registry import PACKAGE, load_cells
 from .worker import worker
 
 app = typer.Typer(
@@ -43,6 +45,9 @@ def root(
     """Run `COMMAND --help` for the subcommands."""
 
 
+app.add_typer(contracts_cli.app, name="contracts")
+
+
 @app.command()
 def info() -> None:
     """Print what the service is made of: version, Python, cells and their messages."""
@@ -56,6 +61,19 @@ def info() -> None:
         typer.echo(f"  {cell.name} (risk {cell.risk}): {cell.purpose}")
         typer.echo(f"    handles: {commands}")
         typer.echo(f"    consumes: {events}")
+
+
+@app.command()
+def gate(
+    skip_tests: Annotated[
+        bool, typer.Option("--skip-tests", help="Run every check except the test suite.")
+    ] = False,
+) -> None:
+    """Run every check a change must pass: merges, lint, format, boundaries, types, tests."""
+    selected = gate_steps.steps(PACKAGE)
+    if skip_tests:
+        selected = [step for step in selected if not step.name.startswith("tests")]
+    raise typer.Exit(gate_steps.run(selected))
 
 
 app.command()(worker)

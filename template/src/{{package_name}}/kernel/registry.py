@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from .cell import Cell
 from .contracts import message_type_of
 
-COMPOSITION_ROOT = f"{__package__.rpartition('.')[0]}.app"
+PACKAGE = __name__.partition(".")[0]
+COMPOSITION_ROOT = f"{PACKAGE}.app"
 
 
 def check_cells(cells: Sequence[Cell]) -> tuple[Cell, ...]:

@@ -1,0 +1,57 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The gate: the one command a change must pass before it is accepted.
+
+People, CI and AI assistants run the same steps in the same order, so "it
+passed the gate" means one thing. Each step is an ordinary tool run from this
+environment; the gate stops at the first failure and says which step failed.
+"""
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Step:
+    """One check of the gate: a name people recognise and the command it runs."""
+
+    name: str
+    command: tuple[str, ...]
+
+
+def _tool(name: str) -> str:
+    """A console script installed next to this interpreter (the project's venv)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def steps(package: str) -> list[Step]:
+    """The gate's steps, cheapest first so failures come fast."""
+    python = sys.executable
+    return [
+        Step("no unresolved merges", (python, "-m", f"{package}.kernel.checks", "no-conflicts")),
+        Step("lint (ruff)", (python, "-m", "ruff", "check")),
+        Step("format (ruff)", (python, "-m", "ruff", "format", "--check")),
+        Step("boundaries (import-linter)", (_tool("lint-imports"),)),
+        Step("types (mypy --strict)", (python, "-m", "mypy")),
+        Step("contracts (no breaking change)", (python, "-m", package, "contracts", "diff")),
+        Step("tests (pytest)", (python, "-m", "pytest", "-q")),
+    ]
+
+
+def run(selected: list[Step], echo: bool = True) -> int:
+    """Run the steps in order; return 0 when all pass, else the failing step's code."""
+    for step in selected:
+        started = time.perf_counter()
+        if echo:
+            print(f"gate: {step.name} ...", flush=True)
+        result = subprocess.run(step.command, check=False)  # noqa: S603
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            print(f"gate: FAILED at '{step.name}' after {elapsed:.1f}s", flush=True)
+            return result.returncode
+        if echo:
+            print(f"gate: {step.name} passed ({elapsed:.1f}s)", flush=True)
+    print("gate: all checks passed", flush=True)
+    return 0

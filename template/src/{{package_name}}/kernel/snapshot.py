@@ -1,0 +1,297 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Contract snapshots: the JSON Schema of every public message, committed and compared.
+
+`export` writes one file per message type into `contracts/`. `diff` compares
+the messages in the code with a snapshot (the files on disk, or the ones at a
+git revision) and classifies every difference:
+
+- compatible: a new message, a new optional field, a required field made
+  optional, a widened enum or a loosened limit, a new version of a message;
+- breaking: a removed message, a removed or renamed field, a changed type, a
+  new required field, a narrowed enum or a tightened limit.
+
+A consumer written against the old schema keeps working after a compatible
+change and may fail after a breaking one; publish breaking changes as a new
+version (`orders.PlaceOrder.v2`) instead.
+
+No library compares JSON Schemas by these rules, so the comparison is written
+here, limited to the subset msgspec generates.
+"""
+
+import importlib
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .cell import Cell
+from .contracts import Message, message_type_of, reply_type_of
+
+Schema = dict[str, Any]
+
+_VERSIONED = re.compile(r"^(?P<base>.+)\.v(?P<version>[1-9][0-9]*)$")
+# Limits whose raising (min*) or lowering (max*) refuses values accepted before.
+_LOWER_BOUNDS = ("minLength", "minItems", "minimum", "exclusiveMinimum", "minProperties")
+_UPPER_BOUNDS = ("maxLength", "maxItems", "maximum", "exclusiveMaximum", "maxProperties")
+
+
+class SnapshotError(Exception):
+    """The snapshot cannot be read (missing revision, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the snapshot and the code."""
+
+    message_type: str
+    breaking: bool
+    detail: str
+
+    def __str__(self) -> str:
+        label = "BREAKING  " if self.breaking else "compatible"
+        return f"{label} {self.message_type}: {self.detail}"
+
+
+def public_messages(cells: Iterable[Cell], package: str) -> dict[str, type[Message]]:
+    """Every message a cell declares or defines in its `contracts` module, by wire type."""
+    found: dict[str, type[Message]] = {}
+    for cell in cells:
+        declared: list[type[Message]] = [*cell.commands, *cell.events]
+        declared += [reply_type_of(command) for command in cell.commands]
+        try:
+            module = importlib.import_module(f"{package}.cells.{cell.name}.contracts")
+        except ModuleNotFoundError:
+            module = None
+        if module is not None:
+            declared += [
+                value
+                for value in vars(module).values()
+                if isinstance(value, type)
+                and issubclass(value, Message)
+                and value.__module__ == module.__name__
+                and "message_type" in vars(value)
+            ]
+        for message in declared:
+            found[message_type_of(message)] = message
+    return dict(sorted(found.items()))
+
+
+def schema_of(message: type[Message]) -> Schema:
+    """The JSON Schema msgspec derives from the message class."""
+    return msgspec.json.schema(message)
+
+
+def render(schema: Schema) -> str:
+    """Stable text for a schema file: sorted keys, two-space indent, final newline."""
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def export(messages: dict[str, type[Message]], directory: Path) -> list[Path]:
+    """Write one `<message_type>.json` per message and remove files of vanished messages."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for message_type, message in messages.items():
+        path = directory / f"{message_type}.json"
+        text = render(schema_of(message))
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    for stale in set(directory.glob("*.json")) - set(written):
+        stale.unlink()
+    return written
+
+
+def load_directory(directory: Path) -> dict[str, Schema]:
+    """The snapshot in a directory on disk (missing directory: empty snapshot)."""
+    if not directory.is_dir():
+        return {}
+    return {
+        path.stem: _parse(path.name, path.read_text(encoding="utf-8"))
+        for path in directory.glob("*.json")
+    }
+
+
+def load_revision(revision: str, directory: str = "contracts") -> dict[str, Schema]:
+    """The snapshot committed at a git revision."""
+    listed = _git("ls-tree", "--name-only", f"{revision}:{directory}", missing_ok=True)
+    if listed is None:
+        if _git("rev-parse", "--verify", "--quiet", revision + "^{commit}", missing_ok=True):
+            return {}
+        raise SnapshotError(f"--against: '{revision}' is not a git revision of this repository")
+    snapshot = {}
+    for name in listed.splitlines():
+        if name.endswith(".json"):
+            text = _git("show", f"{revision}:{directory}/{name}")
+            snapshot[name.removesuffix(".json")] = _parse(name, text or "")
+    return snapshot
+
+
+def _git(*args: str, missing_ok: bool = False) -> str | None:
+    # Arguments are a fixed git subcommand plus a revision name passed as one argv item.
+    result = subprocess.run(  # noqa: S603
+        ["git", *args],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if missing_ok:
+            return None
+        raise SnapshotError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _parse(name: str, text: str) -> Schema:
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SnapshotError(f"contracts/{name}: not valid JSON ({error.msg})") from error
+    if not isinstance(schema, dict):
+        raise SnapshotError(f"contracts/{name}: expected a JSON object")
+    return schema
+
+
+def compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
+    """Every change from snapshot `old` to code `new`, breaking ones first."""
+    changes: list[Change] = []
+    for message_type in sorted(old.keys() - new.keys()):
+        successor = _newer_version(message_type, new.keys())
+        if successor:
+            changes.append(Change(message_type, False, f"replaced by new version {successor}"))
+        else:
+            changes.append(Change(message_type, True, "message removed"))
+    for message_type in sorted(new.keys() - old.keys()):
+        changes.append(Change(message_type, False, "new message"))
+    for message_type in sorted(old.keys() & new.keys()):
+        changes += _compare_message(message_type, old[message_type], new[message_type])
+    return sorted(changes, key=lambda change: (not change.breaking, change.message_type))
+
+
+def _newer_version(message_type: str, candidates: Iterable[str]) -> str | None:
+    match = _VERSIONED.match(message_type)
+    if match is None:
+        return None
+    for candidate in sorted(candidates):
+        other = _VERSIONED.match(candidate)
+        if (
+            other
+            and other["base"] == match["base"]
+            and int(other["version"]) > int(match["version"])
+        ):
+            return candidate
+    return None
+
+
+def _compare_message(message_type: str, old: Schema, new: Schema) -> list[Change]:
+    return [
+        Change(message_type, breaking, detail)
+        for breaking, detail in _compare_object(_root(old), old, _root(new), new, "")
+    ]
+
+
+def _root(document: Schema) -> Schema:
+    return _resolve(document, document)
+
+
+def _resolve(schema: Schema, document: Schema) -> Schema:
+    """Follow a local `$ref` (msgspec puts every Struct under `$defs`)."""
+    seen = 0
+    while "$ref" in schema and seen < 32:
+        name = str(schema["$ref"]).rpartition("/")[2]
+        schema = document.get("$defs", {}).get(name, {})
+        seen += 1
+    return schema
+
+
+def _compare_object(
+    old: Schema, old_doc: Schema, new: Schema, new_doc: Schema, prefix: str
+) -> list[tuple[bool, str]]:
+    found: list[tuple[bool, str]] = []
+    old_fields: Schema = old.get("properties", {})
+    new_fields: Schema = new.get("properties", {})
+    old_required = set(old.get("required", ()))
+    new_required = set(new.get("required", ()))
+    for name in sorted(old_fields.keys() - new_fields.keys()):
+        found.append((True, f"field '{prefix}{name}' removed (or renamed)"))
+    for name in sorted(new_fields.keys() - old_fields.keys()):
+        if name in new_required:
+            found.append((True, f"new required field '{prefix}{name}'"))
+        else:
+            found.append((False, f"new optional field '{prefix}{name}'"))
+    for name in sorted(old_fields.keys() & new_fields.keys()):
+        path = f"{prefix}{name}"
+        if name in new_required and name not in old_required:
+            found.append((True, f"field '{path}' became required"))
+        elif name in old_required and name not in new_required:
+            found.append((False, f"field '{path}' became optional"))
+        found += _compare_value(old_fields[name], old_doc, new_fields[name], new_doc, path)
+    return found
+
+
+def _compare_value(
+    old: Schema, old_doc: Schema, new: Schema, new_doc: Schema, path: str
+) -> list[tuple[bool, str]]:
+    old, new = _resolve(old, old_doc), _resolve(new, new_doc)
+    if old.get("type") == "object" and new.get("type") == "object":
+        return _compare_object(old, old_doc, new, new_doc, f"{path}.")
+    found: list[tuple[bool, str]] = []
+    old_type, new_type = _type_of(old, old_doc), _type_of(new, new_doc)
+    if old_type != new_type:
+        return [(True, f"field '{path}' changed type {old_type} -> {new_type}")]
+    if "enum" in old or "enum" in new:
+        before, after = set(map(str, old.get("enum", ()))), set(map(str, new.get("enum", ())))
+        if before - after:
+            found.append((True, f"field '{path}' enum narrowed (removed {sorted(before - after)})"))
+        if after - before:
+            found.append((False, f"field '{path}' enum widened (added {sorted(after - before)})"))
+    found += _compare_limits(old, new, path)
+    if old.get("pattern") != new.get("pattern"):
+        found.append((True, f"field '{path}' pattern changed"))
+    if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
+        found += _compare_value(old["items"], old_doc, new["items"], new_doc, f"{path}[]")
+    return found
+
+
+def _compare_limits(old: Schema, new: Schema, path: str) -> list[tuple[bool, str]]:
+    found: list[tuple[bool, str]] = []
+    for key in (*_LOWER_BOUNDS, *_UPPER_BOUNDS):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        lower = key in _LOWER_BOUNDS
+        if before is None:
+            tighter = True
+        elif after is None:
+            tighter = False
+        else:
+            tighter = after > before if lower else after < before
+        verb = "tightened" if tighter else "loosened"
+        found.append((tighter, f"field '{path}' {key} {verb} ({before} -> {after})"))
+    return found
+
+
+def _type_of(schema: Schema, document: Schema) -> str:
+    """A comparable description of a value's type, unions and nesting included."""
+    if "anyOf" in schema:
+        members = sorted(_type_of(_resolve(s, document), document) for s in schema["anyOf"])
+        return " | ".join(members)
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"array[{_type_of(_resolve(schema['items'], document), document)}]"
+    if kind == "object" and "title" in schema:
+        return f"object {schema['title']}"
+    if isinstance(kind, list):
+        return " | ".join(sorted(map(str, kind)))
+    if kind is None and "enum" in schema:
+        return "enum"
+    return str(kind)
+
+
+def breaking(changes: Sequence[Change]) -> list[Change]:
+    """Only the breaking changes."""
+    return [change for change in changes if change.breaking]

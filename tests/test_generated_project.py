@@ -1,0 +1,178 @@
+"""The generated project passes its own checks right after `copier copy`, with no manual step.
+
+These tests render through the real `copier` command (hooks included, so
+`uv.lock` is written), then run what the generated README and CI run.
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE, generated_env, run_copier
+
+pytestmark = pytest.mark.slow
+
+FULL_CHECK_COMBINATIONS = {
+    "defaults": {},
+    "bare-proprietary": {
+        "project_name": "Back Office",
+        "package_name": "backoffice",
+        "command_name": "bo",
+        "license": "proprietary",
+        "example_cells": False,
+        "ci_provider": "none",
+    },
+}
+
+
+def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
+    )
+    assert result.returncode == expect, (
+        f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
+        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+@pytest.fixture(scope="module", params=FULL_CHECK_COMBINATIONS)
+def project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, object]]:
+    answers: dict[str, object] = FULL_CHECK_COMBINATIONS[request.param]
+    destination = tmp_path_factory.mktemp(request.param) / "project"
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    result = run_copier(
+        "copy", "--trust", "--defaults", *data, str(TEMPLATE), str(destination), lock=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (destination / "uv.lock").is_file(), "the hook writes uv.lock"
+    sh(destination, "uv", "sync", "--locked")
+    return destination, answers
+
+
+def test_readme_checks_pass(project: tuple[Path, dict[str, object]]) -> None:
+    path, _ = project
+    sh(path, "uv", "run", "ruff", "check")
+    sh(path, "uv", "run", "ruff", "format", "--check")
+    sh(path, "uv", "run", "mypy")
+    sh(path, "uv", "run", "lint-imports")
+    result = sh(path, "uv", "run", "pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in result.stdout
+
+
+def test_command_line_program(project: tuple[Path, dict[str, object]]) -> None:
+    path, answers = project
+    command = str(answers.get("command_name", "my-service"))
+    package = str(answers.get("package_name", "my_service"))
+    version = sh(path, "uv", "run", command, "--version")
+    assert version.stdout.strip() == f"{command} 0.1.0"
+    helped = sh(path, "uv", "run", "python", "-m", package, "--help")
+    assert "info" in helped.stdout
+    assert "gate" in helped.stdout
+    sh(path, "uv", "run", command, "info")
+    bad = sh(path, "uv", "run", command, "--definitely-not-a-flag", expect=2)
+    assert "Usage:" in bad.stderr
+    assert "No such option: --definitely-not-a-flag" in bad.stderr
+
+
+def test_gate_and_pre_commit_pass(project: tuple[Path, dict[str, object]]) -> None:
+    path, answers = project
+    command = str(answers.get("command_name", "my-service"))
+    sh(path, "uv", "run", command, "gate", "--skip-tests")
+    sh(path, "git", "add", "-A")
+    sh(path, "uv", "run", "pre-commit", "run", "--all-files")
+
+
+def test_docs_build_strict(project: tuple[Path, dict[str, object]]) -> None:
+    path, _ = project
+    sh(path, "uv", "run", "--locked", "--group", "docs", "mkdocs", "build", "--strict")
+    assert (path / "site" / "index.html").is_file()
+
+
+def test_unresolved_merge_stops_gate_and_pre_commit(
+    project: tuple[Path, dict[str, object]],
+) -> None:
+    path, answers = project
+    command = str(answers.get("command_name", "my-service"))
+    readme = path / "README.md"
+    original = readme.read_text()
+    try:
+        readme.write_text(original + "<<<<<<< before updating\na\n=======\nb\n>>>>>>> after\n")
+        failed = sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
+        assert "FAILED at 'no unresolved merges'" in failed.stdout
+        sh(path, "git", "add", "-A")
+        sh(path, "uv", "run", "pre-commit", "run", "no-conflicts", "--all-files", expect=1)
+    finally:
+        readme.write_text(original)
+        sh(path, "git", "add", "-A")
+    (path / "topology.toml.rej").write_text("@@ -1 +1 @@\n")
+    try:
+        sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
+    finally:
+        (path / "topology.toml.rej").unlink()
+
+
+def test_import_linter_catches_a_cross_cell_import(
+    project: tuple[Path, dict[str, object]],
+) -> None:
+    path, answers = project
+    package = str(answers.get("package_name", "my_service"))
+    cells = path / "src" / package / "cells"
+    kernel_module = path / "src" / package / "kernel" / "cell.py"
+    planted = [
+        # a cell reaching into another cell's internals
+        (cells / "orders" / "handlers.py", f"from {package}.cells.payments import handlers\n"),
+        # the kernel importing a cell
+        (kernel_module, f"from {package}.cells import orders\n"),
+    ]
+    if not (cells / "orders").is_dir():
+        # no example cells: plant two cells of our own
+        for name in ("alpha", "beta"):
+            (cells / name).mkdir()
+            (cells / name / "__init__.py").write_text("")
+            (cells / name / "contracts.py").write_text("")
+            (cells / name / "handlers.py").write_text("")
+        planted = [
+            (cells / "alpha" / "handlers.py", f"from {package}.cells.beta import handlers\n"),
+            (kernel_module, f"from {package}.cells import alpha\n"),
+        ]
+    try:
+        sh(path, "uv", "run", "lint-imports")
+        for module, line in planted:
+            original = module.read_text()
+            module.write_text(original + line)
+            try:
+                result = sh(path, "uv", "run", "lint-imports", expect=1)
+                assert "BROKEN" in result.stdout
+            finally:
+                module.write_text(original)
+        sh(path, "uv", "run", "lint-imports")
+    finally:
+        for name in ("alpha", "beta"):
+            if (cells / name).is_dir():
+                for file in (cells / name).iterdir():
+                    file.unlink()
+                (cells / name).rmdir()
+
+
+def test_gate_refuses_a_breaking_contract_change(
+    project: tuple[Path, dict[str, object]],
+) -> None:
+    path, answers = project
+    if answers.get("example_cells") is False:
+        pytest.skip("the planted change edits an example cell")
+    command = str(answers.get("command_name", "my-service"))
+    contracts = path / "src" / "my_service" / "cells" / "orders" / "contracts.py"
+    original = contracts.read_text()
+    assert "le=1000" in original
+    try:
+        contracts.write_text(original.replace("le=1000", "le=10"))
+        diff = sh(path, "uv", "run", command, "contracts", "diff", expect=1)
+        assert "BREAKING   orders.PlaceOrder.v1: field 'quantity' maximum tightened" in diff.stdout
+        gate = sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
+        assert "FAILED at 'contracts (no breaking change)'" in gate.stdout
+    finally:
+        contracts.write_text(original)
+    sh(path, "uv", "run", command, "contracts", "diff")
