@@ -30,7 +30,8 @@ def project_files(root: Path) -> Iterator[Path]:
         check=False,
     )
     if listed.returncode == 0:
-        for name in listed.stdout.decode().split("\0"):
+        # A path in a merge conflict is listed once per stage: list it once.
+        for name in dict.fromkeys(listed.stdout.decode().split("\0")):
             if name and (root / name).is_file():
                 yield root / name
         return

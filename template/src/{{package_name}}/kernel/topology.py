@@ -17,9 +17,10 @@ line naming the key and what was expected. `<PKG>_BUS_TRANSPORT` and
 
 import os
 import re
+import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -37,8 +38,13 @@ PLACEMENTS: tuple[str, ...] = get_args(Placement)
 NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
+# What a key expects, for messages clearer than a regular expression.
+EXPECTED: dict[str, str] = {"url": "a NATS URL like nats://127.0.0.1:4222"}
 # Keys whose allowed values are a closed list, for messages that name them.
 CHOICES: dict[str, tuple[str, ...]] = {"transport": TRANSPORTS, "placement": PLACEMENTS}
+
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class TopologyError(ValueError):
@@ -77,22 +83,25 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
 def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topology:
     """Read, check and apply the environment overrides; raise `TopologyError`."""
     try:
-        text = path.read_bytes()
-    except OSError as error:
-        raise TopologyError(f"{path}: cannot read ({error.strerror})") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TopologyError(f"{path}: cannot read: {error}") from None
     return parse_topology(text, source=str(path), environ=environ)
 
 
 def parse_topology(
-    text: bytes | str, *, source: str = "topology.toml", environ: Mapping[str, str] | None = None
+    text: str, *, source: str = "topology.toml", environ: Mapping[str, str] | None = None
 ) -> Topology:
     """Check TOML text as a topology; see `load_topology`."""
     try:
-        topology = msgspec.toml.decode(text, type=Topology)
-    except msgspec.ValidationError as error:
-        raise TopologyError(f"{source}: {_explain(str(error))}") from None
-    except msgspec.DecodeError as error:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise TopologyError(f"{source}: not valid TOML: {error}") from None
+    cells = raw.get("cells")
+    if isinstance(cells, dict):  # one by one, so an error names the cell
+        for name, table in cells.items():
+            _convert(table, CellSettings, source, f"cells.{name}")
+    topology = _convert(raw, Topology, source, "")
     return _with_overrides(topology, os.environ if environ is None else environ)
 
 
@@ -126,15 +135,22 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
     return msgspec.structs.replace(topology, bus=bus)
 
 
-def _explain(message: str) -> str:
-    """Turn msgspec's `<what> - at `$.a.b`` into `a.b: <what>`, naming allowed values."""
-    match = re.fullmatch(r"(.*) - at `\$\.?(.*)`", message)
-    if match is None:
-        return message
-    what, where = match.groups()
-    if where and what.startswith("Object contains unknown field"):
-        what = what.replace("Object contains unknown field", "unknown key")
+def _convert(raw: object, cls: type[S], source: str, prefix: str) -> S:
+    try:
+        return msgspec.convert(raw, cls)
+    except msgspec.ValidationError as error:
+        raise TopologyError(f"{source}: {_explain(str(error), prefix)}") from None
+
+
+def _explain(message: str, prefix: str) -> str:
+    """Turn msgspec's `<what> - at `$.a.b`` into `a.b: <what>`, naming what was expected."""
+    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
+    what, where = match.groups() if match else (message, None)
+    where = ".".join(part for part in (prefix, where or "") if part) or "(top level)"
+    what = what.replace("Object contains unknown field", "unknown key")
     key = where.rpartition(".")[2]
     if what.startswith("Invalid enum value") and key in CHOICES:
         what = f"expected one of {', '.join(CHOICES[key])}, got {what.partition(' value ')[2]}"
-    return f"{where or '(top level)'}: {what}"
+    elif key in EXPECTED and "Expected `str`" in what:
+        what = f"expected {EXPECTED[key]}"
+    return f"{where}: {what}"

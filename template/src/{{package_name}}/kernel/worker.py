@@ -40,10 +40,11 @@ def worker(
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    asyncio.run(_serve_until_stopped(settings, hosted))
+    asyncio.run(serve_until_stopped(settings, hosted))
 
 
-async def _serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:
+async def serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:
+    """Run `hosted` until SIGTERM or SIGINT, then drain; print `ready` once serving."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

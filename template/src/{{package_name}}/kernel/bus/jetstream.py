@@ -50,6 +50,7 @@ from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
 logger = logging.getLogger(__name__)
 
 FETCH_WAIT = 1.0  # seconds one pull request lingers on the server
+CONNECT_ATTEMPTS = 3  # tries before the first connection is given up
 DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
 DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
 
@@ -105,7 +106,7 @@ class NatsTransport:
                 self.url,
                 name=self.namespace,
                 connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=CONNECT_ATTEMPTS,
                 reconnect_time_wait=0.5,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected,
@@ -113,6 +114,9 @@ class NatsTransport:
             )
         except (OSError, TimeoutError, nats.errors.Error) as error:
             raise UnavailableError(f"nats: cannot connect to {self.url}: {error}") from None
+        # Give up early on the first connection (a wrong URL should fail fast), but
+        # once connected, reconnect forever: nats-py reads this option on every attempt.
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream(timeout=self.publish_timeout)
         await self._ensure_stream(
             StreamConfig(
