@@ -1,6 +1,7 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """`cell new`, `cell list`, `cell check`: cells as the unit of change."""
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, get_args
@@ -121,6 +122,10 @@ def new(
     relative = created.relative_to(project.root)
     typer.echo(f"created {relative}/ (placement {request.placement}, risk {request.risk})")
     typer.echo(f"registered in src/{PACKAGE}/app.py, topology.toml and contracts/")
+    # A fresh interpreter sees the new cell; the diagram in the docs follows it.
+    subprocess.run(  # noqa: S603 -- this program, with fixed arguments
+        [sys.executable, "-m", PACKAGE, "topology", "diagram"], check=False, capture_output=True
+    )
     typer.echo(f"next: edit {relative}/contracts.py and handlers.py, then `{COMMAND_NAME} gate`")
 
 
