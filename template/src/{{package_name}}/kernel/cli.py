@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
-from . import cells_cli, contracts_cli, topology_cli
+from . import cells_cli, contracts_cli, topology_cli, triggers_cli
 from . import gate as gate_steps
 from .registry import PACKAGE, load_cells
 from .worker import worker
@@ -48,6 +48,7 @@ def root(
 app.add_typer(cells_cli.app, name="cell")
 app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(topology_cli.app, name="topology")
+app.add_typer(triggers_cli.app, name="triggers")
 
 
 @app.command()

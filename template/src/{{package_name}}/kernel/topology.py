@@ -24,6 +24,8 @@ from typing import Annotated, Literal, TypeVar, get_args
 
 import msgspec
 
+from .thresholds import ThresholdOverrides, Thresholds
+
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
 ENV_TRANSPORT = f"{ENV_PREFIX}_BUS_TRANSPORT"
@@ -66,6 +68,8 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """One `[cells.<name>]` table."""
 
     placement: Placement = "inprocess"
+    # Thresholds for this cell only (see kernel.thresholds).
+    triggers: ThresholdOverrides | None = None
 
 
 class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -73,6 +77,8 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
 
     bus: BusSettings = BusSettings()
     cells: dict[str, CellSettings] = {}
+    # The `[triggers]` table: when measurements say a cell should move.
+    triggers: Thresholds = Thresholds()
 
     def placement_of(self, cell: str) -> str:
         """Where `cell` runs; a cell the file does not mention runs in-process."""

@@ -16,6 +16,7 @@ import typer
 
 from .cell import Cell
 from .logs import configure_logging
+from .metrics_endpoint import serve_metrics
 from .registry import load_cells
 from .runtime import hosted_cells, running
 from .topology import ENV_PATH, Topology, TopologyError, load_topology
@@ -31,6 +32,14 @@ def worker(
     topology: Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)] = Path(
         "topology.toml"
     ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (for `triggers check`).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
     """Run cells in this process, connected to the others over NATS."""
     configure_logging()
@@ -40,6 +49,8 @@ def worker(
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
     asyncio.run(serve_until_stopped(settings, hosted))
 
 

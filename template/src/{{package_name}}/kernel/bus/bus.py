@@ -248,7 +248,7 @@ class Bus:
         measured = metrics.handler_metrics(cell, message_type)
 
         async def respond(envelope: Envelope) -> Envelope:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with span("handle", message_type, SpanKind.SERVER, envelope.traceparent) as current:
                 try:
                     command = decode(envelope.data, command_cls)
@@ -265,6 +265,7 @@ class Bus:
                     answer_type, data = ERROR_TYPE, error_body(failure)
                 measured.handled.inc()
                 measured.latency.observe(time.perf_counter() - started)
+                measured.cpu.inc(time.process_time() - cpu_started)
             return Envelope(
                 id=new_id(),
                 source=f"{self.source}/{cell}",
@@ -283,7 +284,7 @@ class Bus:
         measured = metrics.handler_metrics(cell, message_type)
 
         async def consume(envelope: Envelope) -> None:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with span("handle", message_type, SpanKind.CONSUMER, envelope.traceparent) as current:
                 try:
                     event = decode(envelope.data, event_cls)
@@ -297,6 +298,7 @@ class Bus:
                 finally:
                     measured.handled.inc()
                     measured.latency.observe(time.perf_counter() - started)
+                    measured.cpu.inc(time.process_time() - cpu_started)
 
         return consume
 

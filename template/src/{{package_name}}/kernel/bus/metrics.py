@@ -26,6 +26,12 @@ LATENCY = Histogram(
     LABELS,
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+# Process CPU time (time.process_time) elapsed while a handler ran. While a
+# handler awaits, other tasks may run and their CPU time is counted too, so
+# this over-counts under concurrency; it is a trigger input, not a profiler.
+CPU = Counter(
+    "bus_handler_cpu_seconds", "Process CPU time elapsed while a cell's handler ran.", LABELS
+)
 QUEUE_DEPTH = Gauge("bus_queue_depth", "Messages waiting for a cell.", LABELS)
 DEAD_LETTERS = Counter("bus_dead_letters", "Events given up on after every attempt.", LABELS)
 SENT = Counter(
@@ -41,6 +47,7 @@ class HandlerMetrics:
     message_type: str
     handled: Counter
     latency: Histogram
+    cpu: Counter
 
     def failed(self, code: str) -> None:
         ERRORS.labels(self.cell, self.message_type, code).inc()
@@ -53,6 +60,7 @@ def handler_metrics(cell: str, message_type: str) -> HandlerMetrics:
         message_type=message_type,
         handled=HANDLED.labels(cell, message_type),
         latency=LATENCY.labels(cell, message_type),
+        cpu=CPU.labels(cell, message_type),
     )
 
 
