@@ -32,8 +32,12 @@ def free_port() -> int:
 class NatsServer:
     """One nats-server process with JetStream in its own directory."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(
+        self, store: Path, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.store = store
+        self.config = config
+        self.env = env
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -41,11 +45,14 @@ class NatsServer:
     def start(self) -> None:
         log = self.store / "server.log"
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js"]
+        if self.config is not None:
+            command += ["-c", str(self.config)]
         with log.open("ab") as output:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
                 [*command, "-sd", str(self.store)],
                 stdout=output,
                 stderr=output,
+                env=self.env,
             )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while time.monotonic() < deadline:

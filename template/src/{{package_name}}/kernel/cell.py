@@ -66,6 +66,9 @@ class Cell:
     commands: Mapping[type[Command[Any]], CommandHandler] = field(default_factory=dict)
     events: Mapping[type[Event], EventHandler] = field(default_factory=dict)
     public: tuple[Public, ...] = ()
+    # Commands of other cells this cell sends: least-privilege NATS accounts
+    # (`topology nats-config`) allow a process exactly these.
+    sends: tuple[type[Command[Any]], ...] = ()
 
     def __post_init__(self) -> None:
         if not CELL_NAME_PATTERN.match(self.name) or keyword.iskeyword(self.name):
@@ -75,6 +78,8 @@ class Cell:
             message_type_of(reply_type_of(command))
         for event in self.events:
             message_type_of(event)
+        for command in self.sends:
+            message_type_of(command)
         for route in self.public:
             if route.command not in self.commands:
                 raise ValueError(

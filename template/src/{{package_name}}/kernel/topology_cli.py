@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from . import diagram
-from .registry import load_cells
+from . import diagram, nats_auth
+from .registry import PACKAGE, load_cells
 from .topology import ENV_PATH, TopologyError, check_cells, load_topology
 
 app = typer.Typer(help="Where cells run and what flows between them.", no_args_is_help=True)
@@ -46,3 +46,26 @@ def write_diagram(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+@app.command("nats-config")
+def nats_config(
+    output: Annotated[Path, typer.Option(help="Where to write the server configuration.")] = Path(
+        "deploy/nats/nats-server.conf"
+    ),
+    topology: TopologyOption = Path("topology.toml"),
+) -> None:
+    """Write a nats-server configuration with one least-privilege user per process."""
+    try:
+        settings = load_topology(topology)
+        cells = load_cells()
+        check_cells(settings, (cell.name for cell in cells))
+    except TopologyError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    found = nats_auth.accounts(settings, cells, PACKAGE)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(nats_auth.server_config(found, PACKAGE), encoding="utf-8")
+    typer.echo(f"wrote {output} with users: {', '.join(a.user for a in found)}")
+    for account in found:
+        typer.echo(f"  {account.user}: password from ${account.password_variable(PACKAGE)}")
