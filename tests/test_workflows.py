@@ -61,4 +61,9 @@ def test_every_job_declares_least_privilege(github_dir: Path) -> None:
         document = yaml.safe_load(workflow.read_text())
         assert document["permissions"] == {}, workflow.name
         for name, job in document["jobs"].items():
-            assert job["permissions"] == {"contents": "read"}, f"{workflow.name}:{name}"
+            granted = job["permissions"]
+            assert granted["contents"] == "read", f"{workflow.name}:{name}"
+            writes = {scope for scope, level in granted.items() if level == "write"}
+            # Only the release image job may write, and only packages (the registry).
+            expected = {"packages"} if (workflow.name, name) == ("release.yml", "image") else set()
+            assert writes == expected, f"{workflow.name}:{name}"

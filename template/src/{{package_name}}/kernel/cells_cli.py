@@ -122,10 +122,13 @@ def new(
     relative = created.relative_to(project.root)
     typer.echo(f"created {relative}/ (placement {request.placement}, risk {request.risk})")
     typer.echo(f"registered in src/{PACKAGE}/app.py, topology.toml and contracts/")
-    # A fresh interpreter sees the new cell; the diagram in the docs follows it.
-    subprocess.run(  # noqa: S603 -- this program, with fixed arguments
-        [sys.executable, "-m", PACKAGE, "topology", "diagram"], check=False, capture_output=True
-    )
+    # A fresh interpreter sees the new cell; the generated docs and deployment follow it.
+    for generated in ("diagram", "deploy"):
+        subprocess.run(  # noqa: S603 -- this program, with fixed arguments
+            [sys.executable, "-m", PACKAGE, "topology", generated],
+            check=False,
+            capture_output=True,
+        )
     typer.echo(f"next: edit {relative}/contracts.py and handlers.py, then `{COMMAND_NAME} gate`")
 
 

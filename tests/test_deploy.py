@@ -1,0 +1,70 @@
+"""The rendered deployment files validate where they can be validated offline.
+
+compose.yaml against the Compose specification's schema; Kubernetes manifests
+parse and name what a cluster needs (an engine and a cluster are not available
+here, so `docker compose config` and `kubectl apply --dry-run` are not run).
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from copier import run_copy
+
+    destination = tmp_path_factory.mktemp("deploy") / "project"
+    run_copy(
+        str(Path(__file__).resolve().parent.parent),
+        str(destination),
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    return destination
+
+
+def test_compose_file_matches_the_compose_spec(project: Path) -> None:
+    compose = project / "deploy" / "compose.yaml"
+    run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(compose)],
+        project,
+    )
+    services = yaml.safe_load(compose.read_text())["services"]
+    assert set(services) == {"nats", "gateway"}
+    assert services["gateway"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
+    kinds = {}
+    for manifest in sorted((project / "deploy" / "k8s").glob("*.yaml")):
+        for document in yaml.safe_load_all(manifest.read_text()):
+            assert {"apiVersion", "kind", "metadata", "spec"} <= set(document), manifest.name
+            kinds.setdefault(document["kind"], []).append(document["metadata"]["name"])
+            if document["kind"] == "Deployment":
+                pod = document["spec"]["template"]["spec"]
+                assert pod["securityContext"]["runAsNonRoot"] is True
+                for container in pod["containers"]:
+                    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert kinds == {
+        "Deployment": ["my-service-gateway"],
+        "Service": ["my-service-gateway", "nats"],
+        "StatefulSet": ["nats"],
+    }
+
+
+def test_dockerfile_runs_as_an_unprivileged_user_without_build_tools(project: Path) -> None:
+    dockerfile = (project / "deploy" / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "AS build" in dockerfile
+    assert "USER 10001" in final_stage
+    assert "uv" not in final_stage.replace(".venv", "")
+    assert "apt-get" not in dockerfile
+    assert 'ENTRYPOINT ["my-service"]' in final_stage
