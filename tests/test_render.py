@@ -161,6 +161,8 @@ def test_no_template_syntax_leaks_into_the_project(copie: Any) -> None:
     for path in project.rglob("*"):
         if not path.is_file() or ".git" in path.parts or path.suffix == ".lock":
             continue
+        if "kernel" in path.parts:  # copied verbatim, never rendered (its f-strings use {{)
+            continue
         if path.name.endswith(".jinja"):
             leaks.append(f"{path.name}: .jinja suffix left")
             continue

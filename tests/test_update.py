@@ -24,13 +24,20 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "owner@example.com",
 }
 KERNEL_CLI = "template/src/{{package_name}}/kernel/cli.py"
-KERNEL_TOPOLOGY = "template/src/{{package_name}}/kernel/topology.py"
+KERNEL_THRESHOLDS = "template/src/{{package_name}}/kernel/thresholds.py"
 HELP_A = 'help=f"{PROJECT_NAME}: command-line program of the service."'
 HELP_B = 'help=f"{PROJECT_NAME}: the command-line program of this service."'
-URL_FIELD_A = 'url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = "nats://127.0.0.1:4222"'
-URL_FIELD_B = (
-    "url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = msgspec.field(\n"
-    '        default="nats://127.0.0.1:4222", name="server_url"\n'
+# B renames the [triggers] key `message_rate` to `messages_per_second`; the
+# Python attribute keeps its name (msgspec's field rename), the migration
+# moves the key in the owner's topology.toml.
+RATE_FIELD_A = "message_rate: Positive | None = 500.0"
+RATE_FIELD_B = (
+    'message_rate: Positive | None = msgspec.field(default=500.0, name="messages_per_second")'
+)
+RATE_OVERRIDE_A = "message_rate: Annotated[float, msgspec.Meta(ge=0)] | None = None"
+RATE_OVERRIDE_B = (
+    "message_rate: Annotated[float, msgspec.Meta(ge=0)] | None = msgspec.field(\n"
+    '        default=None, name="messages_per_second"\n'
     "    )"
 )
 MIGRATION_B = """_migrations:
@@ -38,7 +45,7 @@ MIGRATION_B = """_migrations:
     when: "{{ _stage == 'after' }}"
     command: [uv, run, --no-project, --quiet, --with, "tomlkit>=0.13", python,
               "{{ _copier_conf.src_path }}/hooks/migrations/move_topology_key.py",
-              bus.url, bus.server_url]
+              triggers.message_rate, triggers.messages_per_second]
 """
 
 
@@ -87,8 +94,11 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # B: a kernel change, a new file, and a renamed topology key with its migration.
     replace_once(repo / KERNEL_CLI, HELP_A, HELP_B)
     (repo / "template" / "docs" / "runbook.md").write_text("# Runbook\n\nWhat to do when.\n")
-    replace_once(repo / "template" / "topology.toml.jinja", "\nurl = ", "\nserver_url = ")
-    replace_once(repo / KERNEL_TOPOLOGY, URL_FIELD_A, URL_FIELD_B)
+    replace_once(
+        repo / "template" / "topology.toml.jinja", "\nmessage_rate = ", "\nmessages_per_second = "
+    )
+    replace_once(repo / KERNEL_THRESHOLDS, RATE_FIELD_A, RATE_FIELD_B)
+    replace_once(repo / KERNEL_THRESHOLDS, RATE_OVERRIDE_A, RATE_OVERRIDE_B)
     replace_once(repo / "copier.yml", "_migrations: []\n", MIGRATION_B)
     commit_all(repo, "version B")
     sh(repo, "git", "tag", "2.0.0")
@@ -101,6 +111,7 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def generate(template_repo: Path, where: Path, ref: str, *data: str) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
     project = where / "project"
     args = [arg for item in data for arg in ("--data", item)]
     copier(
@@ -143,8 +154,14 @@ def test_update_without_owner_edits_equals_a_fresh_render(
     fresh = generate(template_repo, tmp_path / "b", "2.0.0")
     assert tree(project) == tree(fresh)
     assert (
-        result.stdout.count("monocell migration: moved bus.url to bus.server_url")
-        + (result.stderr.count("monocell migration: moved bus.url to bus.server_url"))
+        result.stdout.count(
+            "monocell migration: moved triggers.message_rate to triggers.messages_per_second"
+        )
+        + (
+            result.stderr.count(
+                "monocell migration: moved triggers.message_rate to triggers.messages_per_second"
+            )
+        )
         == 1
     )
 
@@ -174,8 +191,8 @@ def test_owner_edits_are_kept_and_template_changes_arrive(
     assert '"humanize>=4"' in pyproject.read_text()
     migrated = topology.read_text()
     assert "# owner: keep payments close to orders" in migrated
-    assert 'server_url = "nats://127.0.0.1:4222"' in migrated
-    assert "\nurl = " not in migrated
+    assert "messages_per_second = 500.0" in migrated
+    assert "\nmessage_rate = " not in migrated
     assert HELP_B in (project / "src/my_service/kernel/cli.py").read_text()
     assert (project / "docs" / "runbook.md").is_file()
     assert sh(project, "git", "status", "--porcelain").stdout.strip()  # changes to review
@@ -218,16 +235,16 @@ def test_conflicting_kernel_edit_is_marked_and_stops_the_checks(
 
 
 def test_removed_example_cells_do_not_come_back(template_repo: Path, tmp_path: Path) -> None:
-    project = generate(template_repo, tmp_path, "1.0.0")
+    project = generate(template_repo, tmp_path / "owner", "1.0.0")
     cells = project / "src" / "my_service" / "cells"
     shutil.rmtree(cells / "orders")
     shutil.rmtree(cells / "payments")
     shutil.rmtree(project / "contracts")
-    (project / "src" / "my_service" / "app.py").write_text(
-        '"""Composition root."""\n\nfrom .kernel import Cell\n\nCELLS: tuple[Cell, ...] = ()\n'
-    )
-    topology = project / "topology.toml"
-    topology.write_text(topology.read_text().split("\n[cells.")[0])
+    # The owner's composition root and topology now read as they do in a
+    # project generated without examples.
+    bare = generate(template_repo, tmp_path / "bare", "1.0.0", "example_cells=false")
+    for name in ("src/my_service/app.py", "topology.toml"):
+        shutil.copy2(bare / name, project / name)
     commit_all(project, "owner removes the examples")
 
     update(project, "2.0.0", "example_cells=false")
@@ -251,7 +268,9 @@ def test_changed_answer_takes_effect(template_repo: Path, tmp_path: Path) -> Non
 def test_migration_runs_once(template_repo: Path, tmp_path: Path) -> None:
     project = generate(template_repo, tmp_path, "1.0.0")
     first = update(project, "2.0.0")
-    assert "moved bus.url to bus.server_url" in first.stdout + first.stderr
+    assert "moved triggers.message_rate to triggers.messages_per_second" in (
+        first.stdout + first.stderr
+    )
     commit_all(project, "updated to 2.0.0")
     second = update(project, "2.1.0")
     assert "monocell migration" not in second.stdout + second.stderr

@@ -23,6 +23,7 @@ without writing, a file where both the old and the new key are set.
 Usage: move_topology_key.py OLD.DOTTED.KEY NEW.DOTTED.KEY [PATH]
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -62,15 +63,55 @@ def move_key(text: str, old: str, new: str) -> tuple[str, str]:
     old_parent, old_key = _parent(document, old, create=False)
     if old_parent is None or old_key not in old_parent:
         return text, f"{old} not present; nothing to move"
+    new_parent, new_key = _parent(document, new, create=False)
+    if new_parent is not None and new_key in new_parent:
+        raise MigrationError(f"both {old} and {new} are set in topology.toml; keep one and rerun")
+    renamed = _rename_in_place(text, old, new)
+    if renamed is not None:
+        return renamed, f"moved {old} to {new}"
+    # Unusual layout (dotted keys, inline tables): move the item with tomlkit instead;
+    # its comment travels with it, it lands at the end of its new table.
+    value = old_parent[old_key]
+    del old_parent[old_key]
     new_parent, new_key = _parent(document, new, create=True)
     if new_parent is None:
         raise MigrationError(f"{new}: a part of it is set but is not a table")
-    if new_key in new_parent:
-        raise MigrationError(f"both {old} and {new} are set in topology.toml; keep one and rerun")
-    value = old_parent[old_key]
-    del old_parent[old_key]
     new_parent[new_key] = value
     return tomlkit.dumps(document), f"moved {old} to {new}"
+
+
+def _rename_in_place(text: str, old: str, new: str) -> str | None:
+    """Rename a key inside the same table on its own line, so nothing else moves.
+
+    Only for `[table]` + `key = value` layouts, and only when re-parsing shows
+    exactly the intended change; anything else returns None.
+    """
+    old_table, _, old_key = old.rpartition(".")
+    new_table, _, new_key = new.rpartition(".")
+    if old_table != new_table or not old_table:
+        return None
+    header = re.compile(rf"^\[\s*{re.escape(old_table)}\s*\][ \t]*(#.*)?$", re.MULTILINE)
+    found = header.search(text)
+    if found is None:
+        return None
+    start = found.end()
+    following = re.compile(r"^\s*\[", re.MULTILINE).search(text, start)
+    end = following.start() if following else len(text)
+    line = re.compile(rf"^([ \t]*){re.escape(old_key)}([ \t]*=)", re.MULTILINE)
+    body, count = line.subn(rf"\g<1>{new_key}\g<2>", text[start:end], count=1)
+    if count != 1:
+        return None
+    renamed = text[:start] + body + text[end:]
+    before, after = tomlkit.parse(text).unwrap(), tomlkit.parse(renamed).unwrap()
+    table_before = before
+    for part in old_table.split("."):
+        table_before = table_before[part]
+    expected = dict(table_before)
+    expected[new_key] = expected.pop(old_key)
+    table_after = after
+    for part in old_table.split("."):
+        table_after = table_after[part]
+    return renamed if table_after == expected else None
 
 
 def main(argv: list[str]) -> int:
