@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from .cell import Cell
+from .errors import UnavailableError
 from .logs import configure_logging
 from .metrics_endpoint import serve_metrics
 from .registry import load_cells
@@ -51,7 +52,11 @@ def worker(
         raise typer.Exit(2) from None
     if metrics_port is not None:
         serve_metrics(metrics_port)
-    asyncio.run(serve_until_stopped(settings, hosted))
+    try:
+        asyncio.run(serve_until_stopped(settings, hosted))
+    except UnavailableError as error:  # NATS unreachable: say so in one line
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 async def serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:
