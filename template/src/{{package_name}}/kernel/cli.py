@@ -14,6 +14,7 @@ import typer
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
 from . import contracts_cli
 from . import gate as gate_steps
+from .gateway import cli as gateway_cli
 from .registry import PACKAGE, load_cells
 from .worker import worker
 
@@ -46,6 +47,7 @@ def root(
 
 
 app.add_typer(contracts_cli.app, name="contracts")
+app.add_typer(gateway_cli.app, name="gateway")
 
 
 @app.command()
@@ -77,6 +79,7 @@ def gate(
 
 
 app.command()(worker)
+app.command()(gateway_cli.serve)
 
 
 def main() -> None:
