@@ -33,16 +33,18 @@ def serve(
 ) -> None:
     """Serve the HTTP gateway with the cells placed in this process."""
     configure_logging()
-    # Flags become the environment overrides, so every uvicorn worker sees them.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[ENV_PREFIX + name] = str(value)
-    os.environ[ENV_PATH] = str(topology)
+    # Flags become environment overrides, so every uvicorn worker process sees them.
+    flags = {"HOST": host, "PORT": port, "WORKERS": workers}
+    overrides = {
+        ENV_PREFIX + name: str(value) for name, value in flags.items() if value is not None
+    }
+    overrides[ENV_PATH] = str(topology)
     try:
-        service = load_service(topology, os.environ)
+        service = load_service(topology, {**os.environ, **overrides})
     except (TopologyError, SettingsError, RouteError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    os.environ.update(overrides)
     settings = service.settings
     uvicorn.run(
         APP_FACTORY,
