@@ -157,7 +157,7 @@ class Bus:
         """`send` without the running check: handlers may still send while draining."""
         message_type, reply_type, reply_cls = self._reply_type(type(command))
         timeout = self.default_timeout if timeout is None else timeout
-        with span(f"send {message_type}", SpanKind.CLIENT, traceparent) as current:
+        with span("send", message_type, SpanKind.CLIENT, traceparent) as current:
             envelope = self._envelope(
                 message_type,
                 encode(command),
@@ -191,7 +191,7 @@ class Bus:
     ) -> None:
         """`publish` without the running check: handlers may still publish while draining."""
         message_type = message_type_of(type(event))
-        with span(f"publish {message_type}", SpanKind.PRODUCER, traceparent):
+        with span("publish", message_type, SpanKind.PRODUCER, traceparent):
             envelope = self._envelope(
                 message_type, encode(event), correlation_id, traceparent, source, message_id
             )
@@ -249,7 +249,7 @@ class Bus:
 
         async def respond(envelope: Envelope) -> Envelope:
             started = time.perf_counter()
-            with span(f"handle {message_type}", SpanKind.SERVER, envelope.traceparent) as current:
+            with span("handle", message_type, SpanKind.SERVER, envelope.traceparent) as current:
                 try:
                     command = decode(envelope.data, command_cls)
                     async with asyncio.timeout(remaining(envelope.deadline)):
@@ -284,7 +284,7 @@ class Bus:
 
         async def consume(envelope: Envelope) -> None:
             started = time.perf_counter()
-            with span(f"handle {message_type}", SpanKind.CONSUMER, envelope.traceparent) as current:
+            with span("handle", message_type, SpanKind.CONSUMER, envelope.traceparent) as current:
                 try:
                     event = decode(envelope.data, event_cls)
                     await handler(event, self._context(cell, envelope))

@@ -13,9 +13,8 @@ message's JSON, so any NATS client can read the traffic without this code.
 """
 
 import datetime
-import secrets
+import os
 import time
-import uuid
 from collections.abc import Mapping
 
 import msgspec
@@ -93,18 +92,13 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def new_id() -> str:
-    """A fresh, unique message id (also the dedupe key)."""
-    return uuid.uuid4().hex
+    """A fresh, unique message id (also the dedupe key): 128 random bits in hex."""
+    return os.urandom(16).hex()
 
 
 def now_rfc3339() -> str:
     """The CloudEvents `time` attribute: RFC 3339 in UTC."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
-
-
-def new_traceparent() -> str:
-    """A fresh W3C traceparent, used when no tracing SDK provides one."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def deadline_after(seconds: float) -> float:

@@ -49,7 +49,7 @@ from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
 
 logger = logging.getLogger(__name__)
 
-FETCH_WAIT = 1.0  # seconds one pull request lingers on the server
+FETCH_WAIT = 0.5  # seconds one pull request lingers on the server (and close may wait)
 CONNECT_ATTEMPTS = 3  # tries before the first connection is given up
 DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
 DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
@@ -64,8 +64,20 @@ class _Puller:
     message_type: str
     consumer: Consumer
     free: int
+    refill: int
+    in_flight: set[asyncio.Task[None]]
     room: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    held: dict[asyncio.Task[None], Msg] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def settled(self, task: asyncio.Task[None]) -> None:
+        """A delivery finished: forget it and free its slot; wake the puller once half
+        the slots are free, so it fetches in batches, not a pull request per message."""
+        self.in_flight.discard(task)
+        del self.held[task]
+        self.free += 1
+        if self.free >= self.refill:
+            self.room.set()
 
 
 class NatsTransport:
@@ -138,10 +150,20 @@ class NatsTransport:
     async def close(self, drain_timeout: float) -> None:
         """Stop fetching, finish in-flight handlers, then drain the connection."""
         self._stopping = True
-        pulls = [puller.task for puller in self._pullers if puller.task is not None]
-        for task in pulls:
-            task.cancel()
-        await asyncio.gather(*pulls, return_exceptions=True)
+        # Let each pull request end on its own (within FETCH_WAIT) and hand over what it
+        # brought: cancelling it would strand messages already on their way until
+        # `ack_wait` expires.
+        for puller in self._pullers:
+            puller.room.set()
+        pulls = [puller.tasks[0] for puller in self._pullers]
+        if pulls:
+            _, stuck = await asyncio.wait(pulls, timeout=FETCH_WAIT + drain_timeout)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*pulls, return_exceptions=True)
+        for puller in self._pullers:
+            with contextlib.suppress(nats.errors.Error):
+                await puller.subscription.unsubscribe()
         for subscription in self._subscriptions:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.drain()  # type: ignore[no-untyped-call]
@@ -154,6 +176,10 @@ class NatsTransport:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
+        heartbeats = [puller.tasks[1] for puller in self._pullers]
+        for task in heartbeats:
+            task.cancel()
+        await asyncio.gather(*heartbeats, return_exceptions=True)
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(nats.errors.Error):
                 await self._nc.drain()
@@ -239,15 +265,29 @@ class NatsTransport:
                 max_ack_pending=self.policy.queue_size,
             ),
         )
-        puller = _Puller(subscription, group, message_type, consumer, self.policy.concurrency)
+        concurrency = self.policy.concurrency
+        puller = _Puller(
+            subscription,
+            group,
+            message_type,
+            consumer,
+            free=concurrency,
+            refill=max(1, concurrency // 2),
+            in_flight=self._in_flight,
+        )
         puller.room.set()
-        puller.task = asyncio.create_task(self._pull(puller))
+        puller.tasks = [
+            asyncio.create_task(self._pull(puller)),
+            asyncio.create_task(self._keep_alive(puller)),
+        ]
         self._pullers.append(puller)
 
     async def _pull(self, puller: _Puller) -> None:
         depth = metrics.queue_depth(puller.group, puller.message_type)
-        while not self._stopping:
+        while True:
             await puller.room.wait()
+            if self._stopping:  # `close` wakes the puller to end here
+                return
             try:
                 batch = await puller.subscription.fetch(puller.free, timeout=FETCH_WAIT)
             except nats.errors.TimeoutError:
@@ -257,16 +297,26 @@ class NatsTransport:
                 await asyncio.sleep(FETCH_WAIT)
                 continue
             for msg in batch:
-                depth.set(msg.metadata.num_pending)
-                puller.free -= 1
-                if puller.free == 0:
-                    puller.room.clear()
-                task = asyncio.create_task(self._deliver(puller, msg))
-                self._track(task)
-                task.add_done_callback(lambda _: _release(puller))
+                metadata = msg.metadata  # parsed from the reply subject on every access
+                depth.set(metadata.num_pending)
+                task = asyncio.create_task(self._deliver(puller, msg, metadata.num_delivered))
+                self._in_flight.add(task)
+                puller.held[task] = msg
+                task.add_done_callback(puller.settled)
+            puller.free -= len(batch)
+            if puller.free < puller.refill:
+                puller.room.clear()
 
-    async def _deliver(self, puller: _Puller, msg: Msg) -> None:
-        attempt = msg.metadata.num_delivered
+    async def _keep_alive(self, puller: _Puller) -> None:
+        """Tell the server the held messages are still being worked on, every ack_wait/3,
+        so only a crashed worker's messages are redelivered (one timer per consumer,
+        not one per message)."""
+        while True:
+            await asyncio.sleep(self.policy.ack_wait / 3)
+            for msg in list(puller.held.values()):
+                await _settle(msg.in_progress())
+
+    async def _deliver(self, puller: _Puller, msg: Msg, attempt: int) -> None:
         try:
             envelope = Envelope.from_headers(msg.headers, msg.data)
         except SerializationError as error:
@@ -275,7 +325,6 @@ class NatsTransport:
         if attempt > self.policy.max_deliveries:  # its handler crashed the process each time
             await self._dead_letter(puller, msg, "no outcome after every delivery", attempt)
             return
-        heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:
             await puller.consumer(envelope)
         except asyncio.CancelledError:
@@ -286,15 +335,7 @@ class NatsTransport:
             else:
                 await _settle(msg.nak(delay=self.policy.delay_before(attempt + 1)))
             return
-        finally:
-            heartbeat.cancel()
         await _settle(msg.ack())
-
-    async def _keep_alive(self, msg: Msg) -> None:
-        """Tell the server a long handler is still working, so it does not redeliver."""
-        while True:
-            await asyncio.sleep(self.policy.ack_wait / 3)
-            await _settle(msg.in_progress())
 
     async def _dead_letter(self, puller: _Puller, msg: Msg, reason: str, attempts: int) -> None:
         headers = dict(msg.headers or {})
@@ -387,11 +428,6 @@ class NatsTransport:
 
     async def _on_reconnected(self) -> None:
         logger.info("nats: reconnected to %s", self.url)
-
-
-def _release(puller: _Puller) -> None:
-    puller.free += 1
-    puller.room.set()
 
 
 async def _settle(acknowledgement: Any) -> None:

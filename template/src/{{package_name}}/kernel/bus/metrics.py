@@ -7,6 +7,7 @@ the process metrics), so whatever serves `/metrics` exposes them with
 names and message types come from the code, never from input.
 """
 
+import functools
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -65,6 +66,7 @@ def dead_lettered(cell: str, message_type: str) -> None:
     DEAD_LETTERS.labels(cell, message_type).inc()
 
 
+@functools.cache
 def sent(message_type: str) -> Counter:
-    """The counter of commands sent / events published of one type."""
+    """The counter of commands sent / events published of one type (looked up once)."""
     return SENT.labels(message_type)

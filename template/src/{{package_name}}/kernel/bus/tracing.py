@@ -1,29 +1,85 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """OpenTelemetry spans for the bus, through the API only.
 
-Without an SDK configured the spans cost almost nothing and record nothing;
-install and configure `opentelemetry-sdk` in the service to export them. The
-W3C `traceparent` travels in every envelope either way: when no SDK provides
-one, the bus keeps the incoming one, or starts a fresh one at the edge, so
-logs of one request can still be joined across processes.
+Without an SDK configured, the bus skips the span machinery altogether (the API
+would only hand out no-op spans, at a cost comparable to the whole in-memory hop);
+install and configure `opentelemetry-sdk` in the service and every send, publish
+and handler gets its span, linked across processes. The W3C `traceparent`
+travels in every envelope either way: without an SDK the bus keeps the incoming
+one, or starts a fresh one at the edge, so the logs of one request can still be
+joined across processes.
 """
 
+import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from opentelemetry import context, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-from .envelope import new_traceparent
 
 tracer = trace.get_tracer(__name__.rpartition(".")[0])
 propagator = TraceContextTextMapPropagator()
+WITHOUT_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+class SpanLike(Protocol):
+    """What the bus does with a span: mark it failed."""
+
+    def set_status(self, status: StatusCode, description: str | None = None, /) -> Any: ...
+
+
+class _NoSpan:
+    """Stands in for a span when no SDK records them: entering it costs nothing."""
+
+    def __enter__(self) -> "_NoSpan":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def set_status(self, status: StatusCode, description: str | None = None, /) -> None:
+        return None
+
+
+NO_SPAN = _NoSpan()
+
+
+class _SdkCheck:
+    """Whether an SDK tracer provider is set, looked up at most once a second.
+
+    `get_tracer_provider()` reads the environment on every call, which costs as
+    much as a whole in-memory send; a provider is set once and never unset.
+    """
+
+    seen = False
+    next_check = 0.0
+
+
+def enabled() -> bool:
+    """True once the service has configured an OpenTelemetry SDK tracer provider."""
+    if _SdkCheck.seen:
+        return True
+    now = time.monotonic()
+    if now >= _SdkCheck.next_check:
+        _SdkCheck.next_check = now + 1.0
+        _SdkCheck.seen = not isinstance(trace.get_tracer_provider(), WITHOUT_SDK)
+    return _SdkCheck.seen
+
+
+def span(
+    verb: str, message_type: str, kind: SpanKind, parent_traceparent: str
+) -> AbstractContextManager[SpanLike]:
+    """A span `<verb> <message_type>`, child of `parent_traceparent`'s trace when given."""
+    if not enabled():
+        return NO_SPAN
+    return _recorded_span(f"{verb} {message_type}", kind, parent_traceparent)
 
 
 @contextmanager
-def span(name: str, kind: SpanKind, parent_traceparent: str) -> Iterator[Span]:
-    """A span named `name`, child of the trace in `parent_traceparent` when there is one."""
+def _recorded_span(name: str, kind: SpanKind, parent_traceparent: str) -> Iterator[SpanLike]:
     parent = propagator.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
     token = context.attach(parent) if parent is not None else None
     try:
@@ -36,6 +92,15 @@ def span(name: str, kind: SpanKind, parent_traceparent: str) -> Iterator[Span]:
 
 def outgoing_traceparent(inherited: str) -> str:
     """The traceparent for a message sent now: the SDK's, else the inherited, else new."""
-    carrier: dict[str, str] = {}
-    propagator.inject(carrier)
-    return carrier.get("traceparent") or inherited or new_traceparent()
+    if enabled():
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier)
+        if "traceparent" in carrier:
+            return carrier["traceparent"]
+    return inherited or new_traceparent()
+
+
+def new_traceparent() -> str:
+    """A fresh W3C traceparent (random trace and parent ids, sampled flag set)."""
+    ids = os.urandom(24).hex()
+    return f"00-{ids[:32]}-{ids[32:]}-01"
