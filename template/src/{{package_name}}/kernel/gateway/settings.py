@@ -49,6 +49,7 @@ HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$"
 ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+JWKS_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*)?$"
 
 # Asymmetric algorithms first; "none" is not in the list, so it cannot be configured.
 Algorithm = Literal[
@@ -79,7 +80,8 @@ class JwtSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     audience: Annotated[str, msgspec.Meta(min_length=1)]
     algorithms: Annotated[tuple[Algorithm, ...], msgspec.Meta(min_length=1)]
     key: str = ""
-    jwks_url: Annotated[str, msgspec.Meta(pattern=r"^(https://\S+)?$")] = ""
+    # HTTPS, or plain HTTP to this machine only (a local identity provider).
+    jwks_url: Annotated[str, msgspec.Meta(pattern=JWKS_URL_PATTERN)] = ""
     leeway: Annotated[float, msgspec.Meta(ge=0, le=300)] = 0.0
 
     def __repr__(self) -> str:  # the key may be a shared secret: never print it
