@@ -195,4 +195,6 @@ def _explain(message: str) -> str:
     what, where = match.groups() if match else (message, None)
     where = ".".join(part for part in ("gateway", where or "") if part)
     what = what.replace("Object contains unknown field", "unknown key")
+    if re.match(r"^[a-z_.]+: ", what):  # a cross-key check already names its key
+        return f"{where}.{what}"
     return f"{where}: {what}"
