@@ -9,6 +9,7 @@ same app. `/healthz` says the process answers; `/readyz` runs the readiness
 checks (`health.readiness_checks`) and answers 503 naming what is not ready.
 """
 
+import html
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -147,15 +148,18 @@ async def _on_error(request: Request, error: Exception) -> Response:
     return await _on_problem(request, Problem(500, "unexpected failure; quote the request id"))
 
 
-def _docs_page(title: str) -> Callable[[Request], Any]:
-    """An interactive page over /openapi.json (Swagger UI from a CDN), only when enabled."""
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{title} API</title>
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>TITLE API</title>
 <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
 </head><body><div id="ui"></div>
 <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
 </body></html>"""
+
+
+def _docs_page(title: str) -> Callable[[Request], Any]:
+    """An interactive page over /openapi.json (Swagger UI from a CDN), only when enabled."""
+    page = DOCS_PAGE.replace("TITLE", html.escape(title))
 
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
