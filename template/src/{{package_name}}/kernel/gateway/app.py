@@ -26,7 +26,15 @@ from ..cell import Cell
 from .auth import Authenticator
 from .endpoint import BusHolder, Guards, Sender, command_endpoint
 from .health import ReadinessCheck, bus_ready
-from .layers import Audit, RequestId, SecurityHeaders, SizeLimits, TrustedHosts, audit_record
+from .layers import (
+    Audit,
+    RequestId,
+    SecurityHeaders,
+    SizeLimits,
+    TrustedHosts,
+    audit_record,
+    request_id_of,
+)
 from .openapi import openapi_document
 from .problems import Problem, problem_response
 from .ratelimit import RateLimiter
@@ -133,7 +141,7 @@ def _layers(settings: GatewaySettings) -> list[Middleware]:
 async def _on_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, Problem)  # noqa: S101 - registered for Problem only
     audit_record(request.scope).decision = f"denied:{error.status}"
-    return problem_response(error, request.state.request_id)
+    return problem_response(error, request_id_of(request.scope))
 
 
 async def _on_http(request: Request, error: Exception) -> Response:
