@@ -14,6 +14,7 @@ import typer
 from .. import COMMAND_NAME, PROJECT_NAME, __version__
 from . import cells_cli, contracts_cli, topology_cli, triggers_cli
 from . import gate as gate_steps
+from .gateway import cli as gateway_cli
 from .registry import PACKAGE, load_cells
 from .worker import worker
 
@@ -49,6 +50,7 @@ app.add_typer(cells_cli.app, name="cell")
 app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(topology_cli.app, name="topology")
 app.add_typer(triggers_cli.app, name="triggers")
+app.add_typer(gateway_cli.app, name="gateway")
 
 
 @app.command()
@@ -80,6 +82,7 @@ def gate(
 
 
 app.command()(worker)
+app.command()(gateway_cli.serve)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import sys
 
 PACKAGE = __package__.partition(".")[0]
 LEVEL_ENV = f"{PACKAGE.upper()}_LOG_LEVEL"
-FIELDS = ("correlation_id", "message_id", "cell", "message_type")
+FIELDS = ("correlation_id", "message_id", "cell", "message_type", "audit")
 
 
 class JsonFormatter(logging.Formatter):

@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -79,6 +79,8 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     cells: dict[str, CellSettings] = {}
     # The `[triggers]` table: when measurements say a cell should move.
     triggers: Thresholds = Thresholds()
+    # The `[gateway]` table, checked by `kernel.gateway.settings`.
+    gateway: dict[str, Any] = {}
 
     def placement_of(self, cell: str) -> str:
         """Where `cell` runs; a cell the file does not mention runs in-process."""

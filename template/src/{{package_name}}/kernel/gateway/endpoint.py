@@ -1,0 +1,141 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""One public command over HTTP: the inner layers, in the order they run.
+
+    authenticate (401) -> rate limit per caller (429) -> scopes (403)
+    -> content type (415) -> body (413) -> strict decode (400, 422)
+    -> bus call under the deadline (504) -> typed bus errors -> reply (200)
+
+Each refusal is a `Problem`; the decision and the caller are written on the
+request's audit record, which the audit layer logs once the response is sent.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..contracts import Command, Reply
+from ..errors import (
+    BusError,
+    DeadlineExceededError,
+    NoHandlerError,
+    RejectedError,
+    UnavailableError,
+)
+from .auth import Authenticator, require_scopes
+from .layers import BodyTooLargeError, audit_record, request_id_of
+from .problems import Problem
+from .ratelimit import RateLimiter
+from .routes import CommandRoute
+
+ReplyT = TypeVar("ReplyT", bound=Reply)
+
+JSON = "application/json"
+# Statuses a handler's `RejectedError(reason, ...)` maps to; any other reason is 409.
+REJECTION_STATUS = {"not_found": 404, "forbidden": 403, "invalid": 422, "conflict": 409}
+
+
+class Sender(Protocol):
+    """What the gateway needs from the bus: send a command, say whether it is up."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def send(
+        self,
+        command: Command[ReplyT],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the deadline travels with the message
+        correlation_id: str | None = None,
+    ) -> ReplyT: ...
+
+
+class BusHolder:
+    """The bus once the app has started it (set by the app's lifespan)."""
+
+    bus: Sender | None = None
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What every command route shares: who may call, how often, and how long to wait."""
+
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    holder: BusHolder
+    timeout: float
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
+    """The Starlette endpoint of one public command."""
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(route.command)
+
+    async def endpoint(request: Request) -> Response:
+        record = audit_record(request.scope)
+        record.action = route.message_type
+        principal = await guards.authenticator.authenticate(request.headers)
+        record.principal = principal.subject
+        await guards.rate_limiter.hit(principal.subject)
+        require_scopes(principal, route.scopes)
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != JSON:
+            raise Problem(415, f"content-type: expected {JSON}, got {media_type or 'none'!r}")
+        try:
+            body = await request.body()
+        except BodyTooLargeError as error:
+            raise Problem(413, str(error)) from None
+        command = _decode(decoder, body)
+        bus = guards.holder.bus
+        if bus is None:
+            raise Problem(503, "the service is starting", headers={"Retry-After": "1"})
+        try:
+            reply = await bus.send(
+                command, timeout=guards.timeout, correlation_id=request_id_of(request.scope)
+            )
+        except BusError as error:
+            raise _bus_problem(error) from None
+        record.decision = "allowed"
+        return Response(_encoder.encode(reply), media_type=JSON)
+
+    return endpoint
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    """Strict decoding: 400 for bytes that are not JSON, 422 naming the field otherwise."""
+    try:
+        return decoder.decode(body)
+    except UnicodeDecodeError:
+        raise Problem(400, "body: expected UTF-8 encoded JSON") from None
+    except msgspec.ValidationError as error:
+        raise Problem(422, _explain(str(error)), reason="invalid_body") from None
+    except msgspec.DecodeError as error:
+        raise Problem(400, f"body: malformed JSON ({error})") from None
+
+
+def _explain(message: str) -> str:
+    """msgspec's `Expected `int` >= 1 - at `$.quantity`` as `quantity: expected ...`."""
+    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
+    what, where = match.groups() if match else (message, None)
+    what = what.replace("Object contains unknown field", "unknown field")
+    what = what.replace("Object missing required field", "missing required field")
+    return f"{where or 'body'}: {what[:1].lower()}{what[1:]}"
+
+
+def _bus_problem(error: BusError) -> Problem:
+    """The HTTP answer to a typed bus error; internals stay in the service's logs."""
+    if isinstance(error, RejectedError):
+        status = REJECTION_STATUS.get(error.reason, 409)
+        return Problem(status, error.detail, reason=error.reason)
+    if isinstance(error, DeadlineExceededError):
+        return Problem(504, "the service did not answer in time", reason=error.code)
+    if isinstance(error, NoHandlerError | UnavailableError):
+        return Problem(
+            503, "the service cannot take this now", reason=error.code, headers={"Retry-After": "1"}
+        )
+    return Problem(502, "the service failed to answer; quote the request id", reason=error.code)

@@ -1,0 +1,130 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The OpenAPI 3.1 document, derived from the route table and the contracts.
+
+Schemas come from msgspec (JSON Schema 2020-12, which OpenAPI 3.1 uses as is),
+so the document cannot drift from what the gateway decodes. Every status a
+route can answer is listed, refusals included, each with the problem schema.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from .problems import MEDIA_TYPE, ProblemBody
+from .routes import CommandRoute
+from .settings import GatewaySettings
+
+REF = "#/components/schemas/{name}"
+
+# Every route, including the health endpoints, may answer these.
+COMMON_REFUSALS = {
+    "400": "The Host header is not served, or the request is malformed",
+    "431": "The request headers are too large",
+    "500": "Unexpected failure (the request id is in the service's logs)",
+}
+# What a command route may answer besides its reply.
+COMMAND_REFUSALS = {
+    **COMMON_REFUSALS,
+    "400": "Malformed JSON, a body that is not UTF-8, or a Host header not served",
+    "401": "Missing or invalid credentials",
+    "403": "The caller lacks a scope this route needs, or the cell refused it",
+    "404": "The cell did not find what the command names",
+    "409": "The cell refused the command (see `reason`)",
+    "413": "The body is larger than the gateway accepts",
+    "415": "The body is not application/json",
+    "422": "The body does not match the command's contract (unknown field, wrong type)",
+    "429": "Too many requests from this caller; see Retry-After",
+    "502": "The cell failed while handling the command",
+    "503": "No cell can take the command now; see Retry-After",
+    "504": "The cell did not answer before the deadline",
+}
+
+
+def openapi_document(
+    routes: Sequence[CommandRoute], settings: GatewaySettings, *, title: str, version: str
+) -> dict[str, Any]:
+    """The whole document, as a JSON-ready dict."""
+    types: list[Any] = [ProblemBody]
+    for route in routes:
+        types += [route.command, route.reply]
+    _, schemas = msgspec.json.schema_components(types, ref_template=REF)
+    security_schemes: dict[str, Any] = {
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    }
+    if settings.jwt is not None:
+        security_schemes["bearer"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    paths: dict[str, Any] = {
+        "/healthz": {"get": _health("healthz", "Alive: the process answers")},
+        "/readyz": {"get": _health("readyz", "Ready: the bus is connected", can_fail=True)},
+    }
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(
+            route, sorted(security_schemes)
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": security_schemes},
+    }
+
+
+def _operation(route: CommandRoute, schemes: list[str]) -> dict[str, Any]:
+    scopes = sorted(route.scopes)
+    description = route.description
+    if scopes:
+        description += f"\n\nRequires the scopes: {', '.join(scopes)}."
+    return {
+        "operationId": route.message_type.replace(".", "_"),
+        "summary": route.summary,
+        "description": description.strip(),
+        "tags": [route.cell],
+        "security": [{scheme: []} for scheme in schemes],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(route.command)}},
+        },
+        "responses": {
+            "200": {
+                "description": route.reply.__doc__ or "The reply",
+                "content": {"application/json": {"schema": _ref(route.reply)}},
+            },
+            **_problems(COMMAND_REFUSALS),
+        },
+    }
+
+
+def _health(name: str, summary: str, *, can_fail: bool = False) -> dict[str, Any]:
+    refusals = dict(COMMON_REFUSALS)
+    if can_fail:
+        refusals["503"] = "Not ready: the bus, or something the service needs, is down"
+    return {
+        "operationId": name,
+        "summary": summary,
+        "security": [],
+        "responses": {
+            "200": {
+                "description": summary,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "string"}},
+                            "required": ["status"],
+                        }
+                    }
+                },
+            },
+            **_problems(refusals),
+        },
+    }
+
+
+def _problems(statuses: dict[str, str]) -> dict[str, Any]:
+    problem = {MEDIA_TYPE: {"schema": {"$ref": REF.format(name="ProblemBody")}}}
+    return {status: {"description": text, "content": problem} for status, text in statuses.items()}
+
+
+def _ref(cls: type) -> dict[str, str]:
+    return {"$ref": REF.format(name=cls.__name__)}

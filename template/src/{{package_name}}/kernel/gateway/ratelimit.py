@@ -1,0 +1,38 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Rate limits per caller with `limits`: over the rate answers 429 with Retry-After.
+
+The key is the authenticated subject, so one caller cannot starve another.
+The default storage is this process's memory (each worker counts on its own);
+point `rate_limit_storage` at Redis (`redis://...`) to share one count.
+"""
+
+import math
+import time
+
+from limits import parse
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from .problems import Problem
+
+
+class RateLimiter:
+    """Counts hits per caller in a sliding window."""
+
+    def __init__(self, rate: str, storage_uri: str) -> None:
+        self.item = parse(rate)
+        storage = storage_from_string(f"async+{storage_uri}")
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, caller: str) -> None:
+        """Count one request of `caller`; raise a 429 `Problem` when over the rate."""
+        if await self.limiter.hit(self.item, caller):
+            return
+        stats = await self.limiter.get_window_stats(self.item, caller)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise Problem(
+            429,
+            f"rate limit of {self.item} exceeded; retry in {retry_after} s",
+            reason="rate_limited",
+            headers={"Retry-After": str(retry_after)},
+        )

@@ -1,0 +1,75 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The route table: one HTTP route per command a cell marks `Public`, nothing else.
+
+The method, path and scopes come from the cell's `Public(...)` declaration and
+the body and reply types from its contracts, so routes and the OpenAPI document
+are never written twice. Conflicting or malformed declarations stop start-up.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..cell import Cell
+from ..contracts import Command, Reply, message_type_of, reply_type_of
+
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")
+# Paths the gateway serves itself; a cell cannot take them.
+RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+
+
+class RouteError(ValueError):
+    """A `Public` declaration cannot become a route; the message is one line."""
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    """One public command: where it is reached and what it takes and returns."""
+
+    cell: str
+    method: str
+    path: str
+    command: type[Command[Any]]
+    reply: type[Reply]
+    scopes: frozenset[str]
+    summary: str
+    description: str
+
+    @property
+    def message_type(self) -> str:
+        return message_type_of(self.command)
+
+
+def route_table(cells: Sequence[Cell]) -> tuple[CommandRoute, ...]:
+    """The routes of every public command of `cells`, checked against each other."""
+    routes: list[CommandRoute] = []
+    taken: dict[tuple[str, str], str] = {}
+    for cell in cells:
+        for public in cell.public:
+            method = public.method.upper()
+            where = f"cell {cell.name!r}, {message_type_of(public.command)}"
+            if method not in METHODS:
+                raise RouteError(f"{where}: method must be one of {', '.join(METHODS)}")
+            if not PATH_PATTERN.match(public.path) or public.path in RESERVED_PATHS:
+                raise RouteError(
+                    f"{where}: path must be lowercase segments like /orders/status and not "
+                    f"one of {', '.join(sorted(RESERVED_PATHS))}, got {public.path!r}"
+                )
+            other = taken.setdefault((method, public.path), where)
+            if other != where:
+                raise RouteError(f"{where}: {method} {public.path} is already taken by {other}")
+            routes.append(
+                CommandRoute(
+                    cell=cell.name,
+                    method=method,
+                    path=public.path,
+                    command=public.command,
+                    reply=reply_type_of(public.command),
+                    scopes=frozenset(public.scopes),
+                    summary=public.summary or message_type_of(public.command),
+                    description=(public.command.__doc__ or "").strip(),
+                )
+            )
+    return tuple(routes)

@@ -1,0 +1,63 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The served gateway: settings, cells and bus put together, run by uvicorn.
+
+`serve` (in `cli`) checks everything once in the parent process, so a bad
+setting fails with one line before anything listens; then uvicorn (uvloop +
+httptools) calls `create_app` in each worker process. SIGTERM stops taking
+connections, lets in-flight requests finish and drains the bus.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from ... import PROJECT_NAME, __version__
+from ..cell import Cell
+from ..logs import configure_logging
+from ..registry import load_cells
+from ..runtime import hosted_cells, running
+from ..topology import ENV_PATH, Topology, load_topology
+from .app import build_app
+from .health import readiness_checks
+from .routes import route_table
+from .settings import GatewaySettings, load_gateway_settings
+
+PACKAGE = __package__.partition(".")[0]
+APP_FACTORY = f"{__name__}:create_app"
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything `serve` needs, checked: topology, gateway settings, cells."""
+
+    topology: Topology
+    settings: GatewaySettings
+    cells: tuple[Cell, ...]
+    hosted: tuple[Cell, ...]
+
+
+def load_service(path: Path, environ: Mapping[str, str]) -> Service:
+    """Read and check it all; raises `TopologyError`, `SettingsError` or `RouteError`."""
+    topology = load_topology(path, environ)
+    settings = load_gateway_settings(topology.gateway, source=str(path), environ=environ)
+    cells = load_cells()
+    hosted = hosted_cells(topology, cells, role="serve")
+    route_table(cells)
+    return Service(topology, settings, cells, hosted)
+
+
+def create_app() -> Starlette:
+    """The uvicorn factory: the app of the topology file `serve` chose."""
+    configure_logging()
+    service = load_service(Path(os.environ.get(ENV_PATH, "topology.toml")), os.environ)
+    return build_app(
+        service.settings,
+        service.cells,
+        connect=lambda: running(service.topology, service.hosted),
+        readiness=readiness_checks(),
+        title=PROJECT_NAME,
+        version=__version__,
+    )

@@ -1,0 +1,200 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The gateway's one settings object: the `[gateway]` table of topology.toml.
+
+    [gateway]
+    host = "127.0.0.1"                 # bind address; 0.0.0.0 only behind a proxy
+    port = 8000
+    workers = 1
+    allowed_hosts = ["127.0.0.1", "localhost"]   # Host header allowlist ("*.example.com")
+    max_body_bytes = 65536
+    max_header_bytes = 8192
+    cors_origins = []                  # closed by default
+    rate_limit = "20/second"           # per client, `limits` notation
+    timeout = 5.0                      # deadline of the bus call, seconds
+    docs = false                       # interactive docs page at /docs
+
+    [[gateway.api_keys]]               # keys are stored hashed: `<cli> gateway hash-key`
+    id = "ci"
+    hash = "sha256:..."
+    scopes = ["orders:write"]
+
+    [gateway.jwt]                      # optional: bearer tokens
+    issuer = "https://issuer.example"
+    audience = "my-service"
+    algorithms = ["RS256"]
+    jwks_url = "https://issuer.example/.well-known/jwks.json"   # or `key` (PEM / secret)
+
+Every key can be overridden from the environment: `<PKG>_GATEWAY_<KEY>` for the
+table's keys and `<PKG>_GATEWAY_JWT_<KEY>` for the jwt table (PKG = the package
+name in upper case). Text values are taken as they are; lists, numbers and
+tables are JSON (`<PKG>_GATEWAY_API_KEYS='[{"id": "ci", "hash": "sha256:..."}]'`).
+Secrets (the JWT key) belong in the environment, not in the file.
+
+A bad value stops start-up with one line naming the key and what was expected.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+import jwt
+import limits
+import msgspec
+
+PACKAGE = __package__.partition(".")[0]
+ENV_PREFIX = f"{PACKAGE.upper()}_GATEWAY_"
+
+HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$"
+ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+JWKS_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*)?$"
+
+# Asymmetric algorithms first; "none" is not in the list, so it cannot be configured.
+Algorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
+]  # fmt: skip
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class SettingsError(ValueError):
+    """A gateway setting is not valid; the message is one line naming the key."""
+
+
+class ApiKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One accepted API key, stored as the hash `<cli> gateway hash-key` prints."""
+
+    id: Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+    hash: Annotated[str, msgspec.Meta(pattern=KEY_HASH_PATTERN)]
+    scopes: tuple[Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)], ...] = ()
+
+
+class JwtSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Bearer tokens: who issues them, for whom, signed how, checked with which key."""
+
+    issuer: Annotated[str, msgspec.Meta(min_length=1)]
+    audience: Annotated[str, msgspec.Meta(min_length=1)]
+    algorithms: Annotated[tuple[Algorithm, ...], msgspec.Meta(min_length=1)]
+    key: str = ""
+    # HTTPS, or plain HTTP to this machine only (a local identity provider).
+    jwks_url: Annotated[str, msgspec.Meta(pattern=JWKS_URL_PATTERN)] = ""
+    leeway: Annotated[float, msgspec.Meta(ge=0, le=300)] = 0.0
+
+    def __repr__(self) -> str:  # the key may be a shared secret: never print it
+        return f"JwtSettings(issuer={self.issuer!r}, audience={self.audience!r}, key=***)"
+
+
+class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The `[gateway]` table (see the module documentation)."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    allowed_hosts: tuple[Annotated[str, msgspec.Meta(pattern=HOST_PATTERN)], ...] = (
+        "127.0.0.1",
+        "localhost",
+    )
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=64, le=64 * 1024 * 1024)] = 64 * 1024
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 8 * 1024
+    cors_origins: tuple[Annotated[str, msgspec.Meta(pattern=ORIGIN_PATTERN)], ...] = ()
+    rate_limit: str = "20/second"
+    rate_limit_storage: str = "memory://"
+    timeout: Seconds = 5.0
+    docs: bool = False
+    api_keys: tuple[ApiKey, ...] = ()
+    jwt: JwtSettings | None = None
+
+    def __post_init__(self) -> None:
+        """Checks that span keys or need a library; msgspec has checked each value."""
+        try:
+            limits.parse(self.rate_limit)
+        except ValueError:
+            raise ValueError(
+                f"rate_limit: expected a rate like '20/second' or '1000/hour', "
+                f"got {self.rate_limit!r}"
+            ) from None
+        ids = [key.id for key in self.api_keys]
+        duplicate = next((key_id for key_id in ids if ids.count(key_id) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"api_keys: id {duplicate!r} is used twice")
+        if self.jwt is not None:
+            _check_jwt(self.jwt)
+
+
+def _check_jwt(settings: JwtSettings) -> None:
+    """One key source, matching the algorithms, usable by PyJWT."""
+    if bool(settings.key) == bool(settings.jwks_url):
+        raise ValueError("jwt: expected exactly one of `key` and `jwks_url`")
+    symmetric = {alg.startswith("HS") for alg in settings.algorithms}
+    if len(symmetric) > 1:
+        raise ValueError("jwt.algorithms: do not mix HS* (shared secret) with public-key ones")
+    if settings.jwks_url and symmetric == {True}:
+        raise ValueError("jwt.jwks_url: JWKS publishes public keys; HS* algorithms need `key`")
+    if settings.key:
+        if symmetric == {True} and len(settings.key.encode()) < 32:
+            raise ValueError("jwt.key: expected a shared secret of at least 32 bytes")
+        for name in settings.algorithms:
+            try:
+                jwt.get_algorithm_by_name(name).prepare_key(settings.key)
+            except (jwt.InvalidKeyError, ValueError, TypeError):
+                raise ValueError(f"jwt.key: not a valid key for {name}") from None
+
+
+def load_gateway_settings(
+    table: Mapping[str, Any], *, source: str = "topology.toml", environ: Mapping[str, str]
+) -> GatewaySettings:
+    """Check the `[gateway]` table with environment overrides; raise `SettingsError`."""
+    raw = dict(table)
+    raw.update(_overrides(GatewaySettings, ENV_PREFIX, environ, exclude=frozenset({"jwt"})))
+    jwt_raw = dict(raw.get("jwt") or {}) if isinstance(raw.get("jwt", {}), Mapping) else None
+    if jwt_raw is not None:
+        jwt_raw.update(_overrides(JwtSettings, f"{ENV_PREFIX}JWT_", environ))
+        if jwt_raw:
+            raw["jwt"] = jwt_raw
+    try:
+        return msgspec.convert(raw, GatewaySettings)
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"{source}: {_explain(str(error))}") from None
+
+
+def _overrides(
+    cls: type[msgspec.Struct],
+    prefix: str,
+    environ: Mapping[str, str],
+    exclude: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Values from `<prefix><KEY>` variables: text as is, everything else as JSON."""
+    found: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        name = prefix + field.name.upper()
+        if field.name in exclude or name not in environ:
+            continue
+        value = environ[name]
+        if _is_text(field.type):
+            found[field.name] = value
+            continue
+        try:
+            found[field.name] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SettingsError(f"{name}: expected a JSON value, got {value[:40]!r}") from None
+    return found
+
+
+def _is_text(annotation: object) -> bool:
+    """True for `str` and `Annotated[str, ...]` fields."""
+    return annotation is str or getattr(annotation, "__origin__", None) is str
+
+
+def _explain(message: str) -> str:
+    """Turn msgspec's `<what> - at `$.a.b`` into `gateway.a.b: <what>`."""
+    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
+    what, where = match.groups() if match else (message, None)
+    where = ".".join(part for part in ("gateway", where or "") if part)
+    what = what.replace("Object contains unknown field", "unknown key")
+    if re.match(r"^[a-z_.]+: ", what):  # a cross-key check already names its key
+        return f"{where}.{what}"
+    return f"{where}: {what}"
