@@ -15,6 +15,7 @@ from .. import COMMAND_NAME, PROJECT_NAME, __version__
 from . import contracts_cli
 from . import gate as gate_steps
 from .registry import PACKAGE, load_cells
+from .sandbox import cli as sandbox_cli
 from .worker import worker
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ def root(
 
 
 app.add_typer(contracts_cli.app, name="contracts")
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 
 @app.command()

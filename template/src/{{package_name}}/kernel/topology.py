@@ -7,7 +7,10 @@
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
 
     [cells.orders]
-    placement = "inprocess"           # or "remote" (run by a `worker` process)
+    placement = "inprocess"           # or "remote" (run by a `worker` process),
+                                      # or "sandbox" (restricted worker processes)
+    [cells.orders.sandbox]            # only with placement = "sandbox": see
+    min_level = 2                     # kernel/sandbox/policy.py for every key
 
 A cell without a table runs in-process. The file is checked strictly: an
 unknown key or cell, or a value of the wrong type, stops the service with one
@@ -24,6 +27,8 @@ from typing import Annotated, Literal, TypeVar, get_args
 
 import msgspec
 
+from .sandbox.policy import SandboxPolicy
+
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
 ENV_TRANSPORT = f"{ENV_PREFIX}_BUS_TRANSPORT"
@@ -31,7 +36,7 @@ ENV_URL = f"{ENV_PREFIX}_BUS_URL"
 ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
 
 Transport = Literal["memory", "nats"]
-Placement = Literal["inprocess", "remote"]
+Placement = Literal["inprocess", "remote", "sandbox"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
 
@@ -66,6 +71,7 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """One `[cells.<name>]` table."""
 
     placement: Placement = "inprocess"
+    sandbox: SandboxPolicy | None = None
 
 
 class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -78,6 +84,12 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
         """Where `cell` runs; a cell the file does not mention runs in-process."""
         settings = self.cells.get(cell)
         return settings.placement if settings is not None else "inprocess"
+
+    def sandbox_of(self, cell: str) -> SandboxPolicy:
+        """The sandbox policy of `cell` (the defaults when its table has none)."""
+        settings = self.cells.get(cell)
+        policy = settings.sandbox if settings is not None else None
+        return policy if policy is not None else SandboxPolicy()
 
 
 def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topology:
@@ -100,7 +112,12 @@ def parse_topology(
     cells = raw.get("cells")
     if isinstance(cells, dict):  # one by one, so an error names the cell
         for name, table in cells.items():
-            _convert(table, CellSettings, source, f"cells.{name}")
+            settings = _convert(table, CellSettings, source, f"cells.{name}")
+            if settings.sandbox is not None and settings.placement != "sandbox":
+                raise TopologyError(
+                    f'{source}: cells.{name}.sandbox: only for placement = "sandbox", '
+                    f"got placement = {settings.placement!r}"
+                )
     topology = _convert(raw, Topology, source, "")
     return _with_overrides(topology, os.environ if environ is None else environ)
 

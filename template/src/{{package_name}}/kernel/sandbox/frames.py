@@ -92,4 +92,5 @@ def pack(frame: Frame) -> bytes:
 
 def unpack(body: bytes) -> Frame:
     """Decode one frame body; raises `msgspec.DecodeError` on anything else."""
-    return _decoder.decode(body)
+    frame: Frame = _decoder.decode(body)
+    return frame

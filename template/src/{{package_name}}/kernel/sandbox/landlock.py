@@ -12,6 +12,7 @@ The calls are made by number (see `linux`): there is no binding in `os`.
 import ctypes
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from .linux import syscall
 
@@ -94,7 +95,7 @@ def _allow(ruleset: int, path: str, access: int) -> None:
     except FileNotFoundError:
         return
     try:
-        if not os.path.isdir(path):
+        if not Path(path).is_dir():
             access &= FILE_ONLY
         rule = _PathBeneathAttr(access, fd)
         syscall(ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule), 0)

@@ -67,11 +67,11 @@ def level_of(layers: list[Layer]) -> int:
     return 3 if status.get("namespaces") == "on" else 2
 
 
-class Unavailable(Exception):
+class UnavailableLayerError(Exception):
     """This kernel or platform cannot provide the layer (as opposed to a failure)."""
 
 
-class NotNeeded(Exception):
+class LayerNotNeededError(Exception):
     """The layer has nothing to do here (for example: dropping root when not root)."""
 
 
@@ -80,9 +80,9 @@ def _attempt(name: str, apply: Callable[[], str]) -> Layer:
         return Layer(name, "unavailable", "needs Linux")
     try:
         return Layer(name, "on", apply())
-    except NotNeeded as error:
+    except LayerNotNeededError as error:
         return Layer(name, "off", str(error))
-    except Unavailable as error:
+    except UnavailableLayerError as error:
         return Layer(name, "unavailable", str(error))
     except OSError as error:
         return Layer(name, "failed", str(error))
@@ -103,7 +103,7 @@ def _namespaces() -> str:
     try:
         unshare(CLONE_NEWUSER | CLONE_NEWNET)
     except OSError as error:
-        raise Unavailable(f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {error}") from None
+        raise UnavailableLayerError(f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {error}") from None
     for name, content in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1")):
         with open(f"/proc/self/{name}", "w") as file:  # noqa: PTH123 - proc files, one write
             file.write(content)
@@ -115,7 +115,7 @@ def _namespaces() -> str:
 
 def _privileges(scratch: str, namespaced: bool) -> str:
     if os.geteuid() != 0:
-        raise NotNeeded("not running as root")
+        raise LayerNotNeededError("not running as root")
     if namespaced:
         return "root mapped into its own user namespace: its process limit holds"
     os.chown(scratch, NOBODY, NOBODY)
@@ -153,12 +153,12 @@ def _landlock(setup: Setup) -> str:
     try:
         abi = landlock.abi_version()
     except OSError as error:
-        raise Unavailable(f"landlock_create_ruleset: {error}") from None
+        raise UnavailableLayerError(f"landlock_create_ruleset: {error}") from None
     return landlock.restrict(setup.read_only, [setup.scratch], abi)
 
 
 def _seccomp(program: bytes | None) -> str:
     if program is None:
-        raise Unavailable(f"no system call table for {os.uname().machine}")
+        raise UnavailableLayerError(f"no system call table for {os.uname().machine}")
     seccomp.install(program)
     return f"filter of {len(program) // 8} instructions"

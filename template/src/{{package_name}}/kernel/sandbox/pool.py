@@ -100,7 +100,7 @@ class SandboxPool:
     target: Target
     policy: SandboxPolicy
     import_paths: list[str] = field(default_factory=list)
-    level: int | None = None
+    hello: Hello | None = None  # what the latest worker reported: its layers and level
     problem: str | None = None  # why the pool cannot serve, for /readyz
     _idle: asyncio.Queue[Worker] = field(default_factory=asyncio.Queue)
     _workers: set[Worker] = field(default_factory=set)
@@ -120,9 +120,7 @@ class SandboxPool:
             await self.close()
             raise failures[0]
 
-    async def call(
-        self, kind: str, message_type: str, data: bytes, correlation_id: str
-    ) -> Outcome:
+    async def call(self, kind: str, message_type: str, data: bytes, correlation_id: str) -> Outcome:
         """Run one message in a worker; raise a `kernel.errors` type on failure."""
         if self._closed:
             raise UnavailableError(f"sandbox {self.name}: closed")
@@ -212,7 +210,8 @@ class SandboxPool:
         except (TimeoutError, ConnectionError, EOFError, msgspec.DecodeError) as error:
             cause = await self._death(worker, error)
             await self._discard(worker)
-            raise SandboxRefusedError(f"sandbox {self.name}: worker did not start: {cause}") from None
+            message = f"sandbox {self.name}: worker did not start: {cause}"
+            raise SandboxRefusedError(message) from None
         except BaseException:
             await self._discard(worker)
             raise
@@ -220,8 +219,7 @@ class SandboxPool:
             await self._discard(worker)
             detail = hello.error if isinstance(hello, Hello) else "it broke the protocol"
             raise SandboxRefusedError(f"sandbox {self.name}: {detail}")
-        worker.hello = hello
-        self.level = hello.level
+        worker.hello = self.hello = hello
         if hello.level < self.policy.min_level:
             await self._discard(worker)
             raise SandboxRefusedError(refusal(self.name, hello, self.policy.min_level))

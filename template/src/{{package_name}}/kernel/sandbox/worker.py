@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from ..cell import Cell
-from ..contracts import Command, Event, Reply, message_type_of, reply_type_of
+from ..contracts import Command, Event, message_type_of, reply_type_of
 from ..errors import BusError, HandlerFailedError, RejectedError, UnavailableError
 from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Published, Setup, Target, pack, unpack
 from .layers import confine, level_of
@@ -73,7 +73,7 @@ def _load(target: Target) -> Cell | None:
     if not target.module:
         return None
     module = importlib.import_module(target.module)
-    candidates = list(getattr(module, "CELLS", ())) + [getattr(module, "cell", None)]
+    candidates = [*getattr(module, "CELLS", ()), getattr(module, "cell", None)]
     for candidate in candidates:
         if isinstance(candidate, Cell) and candidate.name == target.cell:
             return candidate
