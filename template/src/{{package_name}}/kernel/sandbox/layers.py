@@ -7,7 +7,7 @@
    (no network at all; not permitted on Ubuntu 24.04 runners by AppArmor).
 3. privileges: root ignores RLIMIT_NPROC, so a worker started by root either
    runs in its own user namespace (whose process count is its own) or drops to
-   `nobody` (65534) — then the files it imports must be readable by everyone.
+   `nobody` (65534), keeping only the right to read (confined by Landlock).
 4. rlimits: CPU time, address space, file size, open files, processes, no core.
 5. landlock: read-only allowlist, one scratch directory, no TCP (ABI >= 4).
 6. seccomp: the filter of `seccomp`, built before any layer, installed last.
@@ -24,17 +24,19 @@ from collections.abc import Callable
 from . import landlock, seccomp
 from .frames import Layer, Setup
 from .linux import (
+    CLONE_NEWNET,
+    CLONE_NEWUSER,
     IS_LINUX,
     PR_SET_DUMPABLE,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
-    drop_capabilities,
+    CAP_DAC_READ_SEARCH,
+    PR_SET_KEEPCAPS,
+    keep_capabilities,
     prctl,
     unshare,
 )
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
 NOBODY = 65534
 MB = 1024 * 1024
 
@@ -109,7 +111,7 @@ def _namespaces() -> str:
             file.write(content)
     with open("/proc/self/gid_map", "w") as file:  # noqa: PTH123
         file.write(f"{gid} {gid} 1")
-    drop_capabilities()  # the new namespace granted them all; keep none
+    keep_capabilities()  # the new namespace granted them all; keep none
     return "new user and network namespace (no network), no capabilities"
 
 
@@ -119,10 +121,24 @@ def _privileges(scratch: str, namespaced: bool) -> str:
     if namespaced:
         return "root mapped into its own user namespace: its process limit holds"
     os.chown(scratch, NOBODY, NOBODY)
+    # Python and the project may live where only root can read (/root/...). With
+    # Landlock, reading is confined to the allowlist whatever the permissions, so
+    # the worker keeps CAP_DAC_READ_SEARCH to import them (seccomp refuses
+    # open_by_handle_at, the call that capability would otherwise open up).
+    # Without Landlock it keeps nothing: the files must be readable by nobody.
+    try:
+        landlock.abi_version()
+        keep = (CAP_DAC_READ_SEARCH,)
+    except OSError:
+        keep = ()
+    prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups([])
     os.setresgid(NOBODY, NOBODY, NOBODY)
     os.setresuid(NOBODY, NOBODY, NOBODY)
-    return f"dropped root to uid/gid {NOBODY}"
+    keep_capabilities(*keep)
+    prctl(PR_SET_KEEPCAPS, 0)
+    kept = ", keeping only CAP_DAC_READ_SEARCH (reads stay in the allowlist)" if keep else ""
+    return f"dropped root to uid/gid {NOBODY}{kept}"
 
 
 def _rlimits(setup: Setup) -> str:

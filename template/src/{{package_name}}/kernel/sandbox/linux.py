@@ -15,9 +15,13 @@ import sys
 IS_LINUX = sys.platform == "linux"
 MACHINE = platform.machine()
 
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
 # prctl options (include/uapi/linux/prctl.h)
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -64,10 +68,15 @@ CAPSET = {"x86_64": 126, "aarch64": 91}
 CAPABILITY_VERSION_3 = 0x20080522
 
 
-def drop_capabilities() -> None:
-    """Clear every capability (effective, permitted, inheritable) of this process."""
+CAP_DAC_READ_SEARCH = 2
+
+
+def keep_capabilities(*capabilities: int) -> None:
+    """Keep only `capabilities` (effective and permitted; none inheritable), drop the rest."""
     if MACHINE not in CAPSET:
         raise OSError(38, f"capset: no system call number for {MACHINE}")
+    mask = sum(1 << capability for capability in capabilities)
     header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # two zeroed {effective, permitted, inheritable}
+    # two {effective, permitted, inheritable} words: capabilities 0-31, then 32-63
+    data = (ctypes.c_uint32 * 6)(mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, 0, mask >> 32, mask >> 32, 0)
     syscall(CAPSET[MACHINE], ctypes.byref(header), ctypes.byref(data))
