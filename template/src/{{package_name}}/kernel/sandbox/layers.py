@@ -24,14 +24,14 @@ from collections.abc import Callable
 from . import landlock, seccomp
 from .frames import Layer, Setup
 from .linux import (
+    CAP_DAC_READ_SEARCH,
     CLONE_NEWNET,
     CLONE_NEWUSER,
     IS_LINUX,
     PR_SET_DUMPABLE,
+    PR_SET_KEEPCAPS,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
-    CAP_DAC_READ_SEARCH,
-    PR_SET_KEEPCAPS,
     keep_capabilities,
     prctl,
     unshare,
@@ -128,7 +128,7 @@ def _privileges(scratch: str, namespaced: bool) -> str:
     # Without Landlock it keeps nothing: the files must be readable by nobody.
     try:
         landlock.abi_version()
-        keep = (CAP_DAC_READ_SEARCH,)
+        keep: tuple[int, ...] = (CAP_DAC_READ_SEARCH,)
     except OSError:
         keep = ()
     prctl(PR_SET_KEEPCAPS, 1)
