@@ -103,7 +103,7 @@ class SandboxPool:
     hello: Hello | None = None  # what the latest worker reported: its layers and level
     problem: str | None = None  # why the pool cannot serve, for /readyz
     _idle: asyncio.Queue[Worker] = field(default_factory=asyncio.Queue)
-    _workers: set[Worker] = field(default_factory=set)
+    _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
 
@@ -246,8 +246,9 @@ class SandboxPool:
                 await asyncio.sleep(0.1 * 2**attempt)
 
     async def _discard(self, worker: Worker) -> None:
-        self._workers.discard(worker)
+        """Kill and reap `worker`; until reaped it stays listed, so `close` reaps it if cancelled."""
         await worker.kill()
+        self._workers.discard(worker)
 
     async def _death(self, worker: Worker, error: BaseException) -> str:
         """Why a worker stopped answering: its exit signal or status if it died."""

@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -80,39 +80,55 @@ def _load(target: Target) -> Cell | None:
     raise LookupError(f"no cell named {target.cell!r} in {target.module}")
 
 
+class _Route(NamedTuple):
+    """What the worker needs to run one message type, prepared once."""
+
+    decoder: msgspec.json.Decoder[Any]
+    handler: Any
+    reply_cls: type[Any] | None  # None for events
+    reply_type: str
+
+
 def _serve(cell: Cell, channel_in: int, channel_out: int) -> None:
-    commands = {message_type_of(cls): (cls, handler) for cls, handler in cell.commands.items()}
-    events = {message_type_of(cls): (cls, handler) for cls, handler in cell.events.items()}
-    loop = asyncio.new_event_loop()
-    while True:
-        header = _read(channel_in, HEADER.size)
-        if header is None:
-            return
-        (size,) = HEADER.unpack(header)
-        body = _read(channel_in, size) if size <= MAX_FRAME else None
-        if body is None:
-            return
+    routes: dict[tuple[str, str], _Route] = {}
+    for command_cls, command_handler in cell.commands.items():
+        reply_cls = reply_type_of(command_cls)
+        decoder = msgspec.json.Decoder(command_cls)
+        reply_type = message_type_of(reply_cls)
+        routes["command", message_type_of(command_cls)] = _Route(
+            decoder, command_handler, reply_cls, reply_type
+        )
+    for event_cls, event_handler in cell.events.items():
+        routes["event", message_type_of(event_cls)] = _Route(
+            msgspec.json.Decoder(event_cls), event_handler, None, ""
+        )
+    asyncio.run(_serve_calls(routes, _Frames(channel_in), channel_out))
+
+
+async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames", out: int) -> None:
+    """One long-lived task runs every handler: the loop is running, no task per call.
+
+    Reading the next call blocks the loop on purpose: between calls the worker
+    has nothing else to do (a handler's background tasks run only during calls).
+    """
+    while (body := frames.next()) is not None:
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        table: dict[str, tuple[type[Any], Any]] = commands if call.kind == "command" else events
-        outcome = loop.run_until_complete(_handle(call, table))
-        _write(channel_out, pack(outcome))
+        _write(out, pack(await _handle(call, routes.get((call.kind, call.message_type)))))
 
 
-async def _handle(call: Call, table: dict[str, tuple[type[Any], Any]]) -> Outcome:
+async def _handle(call: Call, route: _Route | None) -> Outcome:
     context = SandboxContext(call.correlation_id)
     try:
-        cls, handler = table[call.message_type]
-        message = msgspec.json.decode(call.data, type=cls)
-        result = await handler(message, context)
-        if call.kind == "event":
+        if route is None:
+            raise LookupError(f"this cell does not handle {call.kind} {call.message_type}")
+        result = await route.handler(route.decoder.decode(call.data), context)
+        if route.reply_cls is None:
             return Outcome(events=context.published)
-        reply_cls = reply_type_of(cls)
-        if not isinstance(result, reply_cls):
+        if not isinstance(result, route.reply_cls):
             raise TypeError(f"handler returned {type(result).__qualname__}")
-        data = msgspec.json.encode(result)
-        return Outcome(message_type_of(reply_cls), data, context.published)
+        return Outcome(route.reply_type, msgspec.json.encode(result), context.published)
     except BusError as error:
         reason = error.reason if isinstance(error, RejectedError) else ""
         return Outcome(code=error.code, reason=reason, detail=error.detail, failure=repr(error))
@@ -122,15 +138,31 @@ async def _handle(call: Call, table: dict[str, tuple[type[Any], Any]]) -> Outcom
         return Outcome(code=HandlerFailedError.code, detail=detail, failure=failure)
 
 
-def _read(fd: int, size: int) -> bytes | None:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
+class _Frames:
+    """Length-prefixed frames from a pipe, read in large chunks (fewer system calls)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def next(self) -> bytes | None:
+        """The next frame's body; None at the end of input or on an oversized frame."""
+        if not self._fill(HEADER.size):
             return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        (size,) = HEADER.unpack_from(self.buffer)
+        if size > MAX_FRAME or not self._fill(HEADER.size + size):
+            return None
+        body = bytes(self.buffer[HEADER.size : HEADER.size + size])
+        del self.buffer[: HEADER.size + size]
+        return body
+
+    def _fill(self, size: int) -> bool:
+        while len(self.buffer) < size:
+            chunk = os.read(self.fd, max(65536, size - len(self.buffer)))
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
 
 
 def _write(fd: int, data: bytes) -> None:
