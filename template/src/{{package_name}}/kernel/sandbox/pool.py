@@ -246,7 +246,7 @@ class SandboxPool:
                 await asyncio.sleep(0.1 * 2**attempt)
 
     async def _discard(self, worker: Worker) -> None:
-        """Kill and reap `worker`; it stays listed until reaped, so `close` reaps it if cancelled."""
+        """Kill and reap `worker`; listed until reaped, so `close` reaps it if cancelled."""
         await worker.kill()
         self._workers.discard(worker)
 

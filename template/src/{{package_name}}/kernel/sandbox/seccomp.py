@@ -1,8 +1,8 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """seccomp-bpf: the system calls a sandboxed worker may not make.
 
-Refused with EPERM: sockets other than AF_UNIX (no IP, netlink or packet
-sockets), new processes (threads stay allowed) and new namespaces, exec,
+Refused with EPERM: every new socket (no IP, netlink, packet or UNIX sockets;
+only a connected AF_UNIX stream pair), new processes (threads stay allowed) and new namespaces, exec,
 ptrace and reading other processes' memory, mount and friends, bpf, keyctl,
 io_uring, perf events, kernel modules, and signals to any process but itself.
 A system call of a foreign architecture kills the process.
@@ -24,10 +24,11 @@ RET_KILL_PROCESS = 0x80000000
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
 
-LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+LD_W_ABS, AND, JEQ, JGE, JSET, RET = 0x20, 0x54, 0x15, 0x35, 0x45, 0x06
 NR_OFFSET, ARCH_OFFSET = 0, 4
 
 AF_UNIX = 1
+SOCK_STREAM, SOCK_TYPE_MASK = 1, 0xF  # the type without SOCK_CLOEXEC / SOCK_NONBLOCK
 CLONE_THREAD = 0x00010000
 CLONE_NEW_NAMESPACES = 0x7E020080  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
 
@@ -100,9 +101,15 @@ def build_filter(own_pid: int) -> bytes:
     if MACHINE == "x86_64":  # x32 system calls share the architecture value: refuse them
         code += [_op(JGE, 0x40000000, 0, 1), _op(RET, RET_KILL_PROCESS)]
     blocks: list[tuple[str, list[bytes]]] = [(name, [_op(RET, deny)]) for name in DENIED]
-    only_unix = [
+    # No socket() at all: not even AF_UNIX, since Landlock does not cover connecting
+    # to a named socket (a worker mapped to root could reach the Docker socket).
+    # An asyncio loop only needs a connected AF_UNIX stream socketpair.
+    stream_pair_only = [
         _op(LD_W_ABS, _argument(0)),
-        _op(JEQ, AF_UNIX, 0, 1),
+        _op(JEQ, AF_UNIX, 0, 4),
+        _op(LD_W_ABS, _argument(1)),
+        _op(AND, SOCK_TYPE_MASK),
+        _op(JEQ, SOCK_STREAM, 0, 1),
         _op(RET, RET_ALLOW),
         _op(RET, deny),
     ]
@@ -119,7 +126,7 @@ def build_filter(own_pid: int) -> bytes:
         _op(RET, RET_ALLOW),
         _op(RET, deny),
     ]
-    blocks += [("socket", only_unix), ("socketpair", only_unix)]
+    blocks += [("socket", [_op(RET, deny)]), ("socketpair", stream_pair_only)]
     blocks += [("kill", only_self), ("tgkill", only_self), ("clone", threads_only)]
     # clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc use clone.
     blocks.append(("clone3", [_op(RET, RET_ERRNO | errno.ENOSYS)]))
