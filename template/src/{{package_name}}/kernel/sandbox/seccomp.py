@@ -2,9 +2,10 @@
 """seccomp-bpf: the system calls a sandboxed worker may not make.
 
 Refused with EPERM: every new socket (no IP, netlink, packet or UNIX sockets;
-only a connected AF_UNIX stream pair), new processes (threads stay allowed) and new namespaces, exec,
-ptrace and reading other processes' memory, mount and friends, bpf, keyctl,
-io_uring, perf events, kernel modules, and signals to any process but itself.
+only a connected AF_UNIX stream pair), new processes (threads stay allowed)
+and new namespaces, exec, ptrace and reading other processes' memory, mount
+and friends, bpf, keyctl, io_uring, perf events, kernel modules, and signals
+to any process but itself.
 A system call of a foreign architecture kills the process.
 
 The BPF program is written here by hand rather than with libseccomp: its Python
