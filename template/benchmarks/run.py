@@ -25,10 +25,13 @@ SECTIONS = ("bus", "sandbox")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], metavar="SECTION")
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=", ".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a limit is missed")
     arguments = parser.parse_args()
+    for name in arguments.sections:
+        if name not in SECTIONS:
+            parser.error(f"unknown section {name!r} (known: {', '.join(SECTIONS)})")
     failed = False
     for name in arguments.sections or SECTIONS:
         rows: list[Row] = importlib.import_module(name).run(arguments.quick)

@@ -57,27 +57,44 @@ DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
 
 @dataclass
 class _Puller:
-    """One pull consumer: fetches as many events as it has free handling slots."""
+    """One pull consumer and its workers.
+
+    It fetches at most as many events as it has free slots (`concurrency` minus
+    those it holds) and queues them for `concurrency` long-lived worker tasks:
+    a task per message would cost more than the rest of the delivery.
+    """
 
     subscription: JetStreamContext.PullSubscription
     group: str
     message_type: str
     consumer: Consumer
-    free: int
-    refill: int
-    in_flight: set[asyncio.Task[None]]
+    concurrency: int
+    waiting: "asyncio.Queue[Msg]" = field(default_factory=asyncio.Queue)
+    held: dict[int, Msg] = field(default_factory=dict)  # fetched, not yet settled; by id()
     room: asyncio.Event = field(default_factory=asyncio.Event)
-    held: dict[asyncio.Task[None], Msg] = field(default_factory=dict)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    puller: "asyncio.Task[None] | None" = None
+    helpers: "list[asyncio.Task[None]]" = field(default_factory=list)
 
-    def settled(self, task: asyncio.Task[None]) -> None:
-        """A delivery finished: forget it and free its slot; wake the puller once half
-        the slots are free, so it fetches in batches, not a pull request per message."""
-        self.in_flight.discard(task)
-        del self.held[task]
-        self.free += 1
-        if self.free >= self.refill:
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.held)
+
+    def take(self, msg: Msg) -> None:
+        self.held[id(msg)] = msg
+        self.idle.clear()
+        self.waiting.put_nowait(msg)
+        if self.free < max(1, self.concurrency // 2):
+            self.room.clear()
+
+    def release(self, msg: Msg) -> None:
+        """A delivery settled. Wake the puller once half the slots are free, so it
+        fetches in batches rather than a pull request per message."""
+        del self.held[id(msg)]
+        if self.free >= max(1, self.concurrency // 2):
             self.room.set()
+        if not self.held:
+            self.idle.set()
 
 
 class NatsTransport:
@@ -148,14 +165,14 @@ class NatsTransport:
         )
 
     async def close(self, drain_timeout: float) -> None:
-        """Stop fetching, finish in-flight handlers, then drain the connection."""
+        """Stop fetching, finish what was fetched and what runs, then drain the connection."""
         self._stopping = True
         # Let each pull request end on its own (within FETCH_WAIT) and hand over what it
         # brought: cancelling it would strand messages already on their way until
         # `ack_wait` expires.
         for puller in self._pullers:
             puller.room.set()
-        pulls = [puller.tasks[0] for puller in self._pullers]
+        pulls = [puller.puller for puller in self._pullers if puller.puller is not None]
         if pulls:
             _, stuck = await asyncio.wait(pulls, timeout=FETCH_WAIT + drain_timeout)
             for task in stuck:
@@ -167,19 +184,17 @@ class NatsTransport:
         for subscription in self._subscriptions:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.drain()  # type: ignore[no-untyped-call]
-        if self._in_flight:
-            _, late = await asyncio.wait(self._in_flight, timeout=drain_timeout)
-            if late:
-                logger.warning(
-                    "nats: drain timed out; %d message(s) will be redelivered", len(late)
-                )
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
-        heartbeats = [puller.tasks[1] for puller in self._pullers]
-        for task in heartbeats:
+        late: set[asyncio.Task[Any]] = set()
+        waits = [asyncio.create_task(puller.idle.wait()) for puller in self._pullers]
+        if waits or self._in_flight:
+            _, late = await asyncio.wait([*waits, *self._in_flight], timeout=drain_timeout)
+        if late:
+            held = sum(len(puller.held) for puller in self._pullers)
+            logger.warning("nats: drain timed out; %d event(s) will be redelivered", held)
+        helpers = [task for puller in self._pullers for task in puller.helpers]
+        for task in [*late, *helpers]:
             task.cancel()
-        await asyncio.gather(*heartbeats, return_exceptions=True)
+        await asyncio.gather(*late, *helpers, return_exceptions=True)
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(nats.errors.Error):
                 await self._nc.drain()
@@ -252,34 +267,31 @@ class NatsTransport:
         js = self._jetstream()
         subject = self._event_subject(message_type)
         durable = f"{group}__{message_type.replace('.', '_')}"
-        subscription = await js.pull_subscribe(
-            subject,
-            durable=durable,
-            stream=self.events_stream,
-            config=ConsumerConfig(
-                durable_name=durable,
-                filter_subject=subject,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self.policy.ack_wait,
-                max_ack_pending=self.policy.queue_size,
-            ),
+        config = ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            filter_subject=subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.policy.ack_wait,
+            max_ack_pending=self.policy.queue_size,
         )
+        # Create, or update an existing consumer to this policy (`pull_subscribe` alone
+        # would keep an old `ack_wait` silently).
+        try:
+            await js.add_consumer(self.events_stream, config)
+        except nats.js.errors.BadRequestError as error:
+            raise UnavailableError(
+                f"nats: consumer {durable} cannot take the new settings: {error.description}"
+            ) from None
+        subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
         concurrency = self.policy.concurrency
-        puller = _Puller(
-            subscription,
-            group,
-            message_type,
-            consumer,
-            free=concurrency,
-            refill=max(1, concurrency // 2),
-            in_flight=self._in_flight,
-        )
+        puller = _Puller(subscription, group, message_type, consumer, concurrency)
         puller.room.set()
-        puller.tasks = [
-            asyncio.create_task(self._pull(puller)),
-            asyncio.create_task(self._keep_alive(puller)),
-        ]
+        puller.idle.set()
+        puller.puller = asyncio.create_task(self._pull(puller))
+        puller.helpers = [asyncio.create_task(self._keep_alive(puller))]
+        puller.helpers += [asyncio.create_task(self._work(puller)) for _ in range(concurrency)]
         self._pullers.append(puller)
 
     async def _pull(self, puller: _Puller) -> None:
@@ -290,22 +302,27 @@ class NatsTransport:
                 return
             try:
                 batch = await puller.subscription.fetch(puller.free, timeout=FETCH_WAIT)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nothing to fetch (nats-py raises both kinds)
                 continue
-            except nats.errors.Error as error:  # disconnected: the client reconnects
+            except Exception as error:  # disconnected (the client reconnects), or worse:
+                # this loop must outlive any of it, or the cell silently stops consuming.
                 logger.warning("nats: fetching %s failed: %s", puller.message_type, error)
                 await asyncio.sleep(FETCH_WAIT)
                 continue
             for msg in batch:
-                metadata = msg.metadata  # parsed from the reply subject on every access
-                depth.set(metadata.num_pending)
-                task = asyncio.create_task(self._deliver(puller, msg, metadata.num_delivered))
-                self._in_flight.add(task)
-                puller.held[task] = msg
-                task.add_done_callback(puller.settled)
-            puller.free -= len(batch)
-            if puller.free < puller.refill:
-                puller.room.clear()
+                puller.take(msg)
+            if batch:
+                depth.set(delivery_counts(batch[-1])[1])
+
+    async def _work(self, puller: _Puller) -> None:
+        while True:
+            msg = await puller.waiting.get()
+            try:
+                await self._deliver(puller, msg, delivery_counts(msg)[0])
+            except Exception:  # a worker must survive anything: the server redelivers
+                logger.exception("nats: delivering %s failed", puller.message_type)
+            finally:
+                puller.release(msg)
 
     async def _keep_alive(self, puller: _Puller) -> None:
         """Tell the server the held messages are still being worked on, every ack_wait/3,
@@ -428,6 +445,24 @@ class NatsTransport:
 
     async def _on_reconnected(self) -> None:
         logger.info("nats: reconnected to %s", self.url)
+
+
+def delivery_counts(msg: Msg) -> tuple[int, int]:
+    """(times delivered, messages still pending) from a JetStream reply subject.
+
+    Hand-parsed because nats-py's `msg.metadata` also converts the timestamp and
+    costs more than the rest of a delivery. Subjects are
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>`, or with
+    `<domain>.<account>` after `ACK` and a random token at the end; anything else
+    falls back to nats-py.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[1] == "ACK":
+        return int(tokens[4]), int(tokens[8])
+    if len(tokens) >= 12 and tokens[1] == "ACK":
+        return int(tokens[6]), int(tokens[10])
+    metadata = msg.metadata
+    return metadata.num_delivered, metadata.num_pending
 
 
 async def _settle(acknowledgement: Any) -> None:

@@ -13,7 +13,8 @@ so a payload that would not survive NATS fails the same way in memory.
 - A failing event handler is retried after `policy.backoff`, then the event is
   dead-lettered (kept in a bounded list, counted in the metrics). An event
   that cannot be decoded is dead-lettered at once: retrying cannot fix it.
-- The same envelope id published twice within `dedupe_window` is delivered once.
+- The same envelope id published twice within `dedupe_window` is delivered once
+  (the last `dedupe_limit` ids are remembered).
 - Memory is not durable: what is still queued when `close` times out is lost
   (and logged). Use NATS when that matters.
 """
@@ -64,11 +65,13 @@ class MemoryTransport:
         *,
         publish_timeout: float = 10.0,
         dedupe_window: float = 120.0,
+        dedupe_limit: int = 100_000,
         dead_letter_limit: int = 10_000,
     ) -> None:
         self.policy = policy or DeliveryPolicy()
         self.publish_timeout = publish_timeout
         self.dedupe_window = dedupe_window
+        self.dedupe_limit = dedupe_limit
         self._responders: dict[str, tuple[str, list[Responder], itertools.count[int]]] = {}
         self._groups: dict[str, dict[str, _Group]] = {}
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
@@ -165,7 +168,8 @@ class MemoryTransport:
             raise UnavailableError("memory transport: not running")
 
     def _already_seen(self, message_id: str) -> bool:
-        """Remember ids for `dedupe_window` seconds (JetStream's duplicate window)."""
+        """Remember ids for `dedupe_window` seconds (JetStream's duplicate window), and
+        at most `dedupe_limit` of them, so a busy bus does not grow without bound."""
         now = time.monotonic()
         while self._seen:
             oldest_id, seen_at = next(iter(self._seen.items()))
@@ -174,6 +178,8 @@ class MemoryTransport:
             del self._seen[oldest_id]
         if message_id in self._seen:
             return True
+        while len(self._seen) >= self.dedupe_limit:
+            del self._seen[next(iter(self._seen))]
         self._seen[message_id] = now
         return False
 

@@ -80,7 +80,11 @@ def span(
 
 @contextmanager
 def _recorded_span(name: str, kind: SpanKind, parent_traceparent: str) -> Iterator[SpanLike]:
-    parent = propagator.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
+    """Child of the active span when there is one (the handler's, for what it sends),
+    else of the envelope's traceparent (a message arriving from another process)."""
+    parent = None
+    if parent_traceparent and not trace.get_current_span().get_span_context().is_valid:
+        parent = propagator.extract({"traceparent": parent_traceparent})
     token = context.attach(parent) if parent is not None else None
     try:
         with tracer.start_as_current_span(name, kind=kind) as current:
