@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import Row, print_rows
 
-SECTIONS = ("bus", "gateway")
+SECTIONS = ("bus", "gateway", "sandbox")
 
 
 def main() -> int:

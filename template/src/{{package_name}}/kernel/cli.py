@@ -16,6 +16,7 @@ from . import cells_cli, contracts_cli, topology_cli, triggers_cli
 from . import gate as gate_steps
 from .gateway import cli as gateway_cli
 from .registry import PACKAGE, load_cells
+from .sandbox import cli as sandbox_cli
 from .worker import worker
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(topology_cli.app, name="topology")
 app.add_typer(triggers_cli.app, name="triggers")
 app.add_typer(gateway_cli.app, name="gateway")
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 
 @app.command()

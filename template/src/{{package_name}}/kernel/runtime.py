@@ -6,7 +6,8 @@
     async with running(topology, cells) as bus:
         ...                                   # serve until told to stop
 
-`serve` hosts every cell not placed `remote`; `worker` hosts the cells placed
+`serve` hosts every cell not placed `remote` (those placed `sandbox` through
+their worker pools, see `kernel.sandbox`); `worker` hosts the cells placed
 `remote`, or the ones named on its command line. `running` builds the transport
 `[bus]` names, registers the hosted cells, and on exit drains in-flight work
 before disconnecting. A topology that cannot work (a remote cell on the memory
@@ -20,6 +21,7 @@ from typing import Literal
 from .bus import Bus, DeliveryPolicy, MemoryTransport, Transport
 from .bus.jetstream import NatsTransport
 from .cell import Cell
+from .sandbox.placement import sandboxed
 from .topology import Topology, TopologyError, check_cells
 
 Role = Literal["serve", "worker"]
@@ -69,16 +71,21 @@ def build_transport(topology: Topology) -> Transport:
 
 @asynccontextmanager
 async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bus]:
-    """A started bus with `cells` registered; drained and closed on exit."""
-    bus = Bus(
-        build_transport(topology),
-        default_timeout=topology.bus.timeout,
-        drain_timeout=topology.bus.drain_timeout,
-    )
-    await bus.start()
-    try:
-        for cell in cells:
-            await bus.register(cell)
-        yield bus
-    finally:
-        await bus.close()
+    """A started bus with `cells` registered; drained and closed on exit.
+
+    Cells placed `sandbox` get their worker pools first: below a cell's minimum
+    level this raises `SandboxRefusedError` before the bus starts.
+    """
+    async with sandboxed(topology, cells) as placed:
+        bus = Bus(
+            build_transport(topology),
+            default_timeout=topology.bus.timeout,
+            drain_timeout=topology.bus.drain_timeout,
+        )
+        await bus.start()
+        try:
+            for cell in placed:
+                await bus.register(cell)
+            yield bus
+        finally:
+            await bus.close()

@@ -7,7 +7,10 @@
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
 
     [cells.orders]
-    placement = "inprocess"           # or "remote" (run by a `worker` process)
+    placement = "inprocess"           # or "remote" (run by a `worker` process),
+                                      # or "sandbox" (restricted worker processes)
+    [cells.orders.sandbox]            # only with placement = "sandbox": see
+    min_level = 2                     # kernel/sandbox/policy.py for every key
 
 A cell without a table runs in-process. The file is checked strictly: an
 unknown key or cell, or a value of the wrong type, stops the service with one
@@ -25,6 +28,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 import msgspec
 
 from .thresholds import ThresholdOverrides, Thresholds
+from .sandbox.policy import SandboxPolicy
 
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
@@ -33,7 +37,7 @@ ENV_URL = f"{ENV_PREFIX}_BUS_URL"
 ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
 
 Transport = Literal["memory", "nats"]
-Placement = Literal["inprocess", "remote"]
+Placement = Literal["inprocess", "remote", "sandbox"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
 
@@ -70,6 +74,7 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     placement: Placement = "inprocess"
     # Thresholds for this cell only (see kernel.thresholds).
     triggers: ThresholdOverrides | None = None
+    sandbox: SandboxPolicy | None = None
 
 
 class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -86,6 +91,12 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
         """Where `cell` runs; a cell the file does not mention runs in-process."""
         settings = self.cells.get(cell)
         return settings.placement if settings is not None else "inprocess"
+
+    def sandbox_of(self, cell: str) -> SandboxPolicy:
+        """The sandbox policy of `cell` (the defaults when its table has none)."""
+        settings = self.cells.get(cell)
+        policy = settings.sandbox if settings is not None else None
+        return policy if policy is not None else SandboxPolicy()
 
 
 def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topology:
@@ -108,7 +119,12 @@ def parse_topology(
     cells = raw.get("cells")
     if isinstance(cells, dict):  # one by one, so an error names the cell
         for name, table in cells.items():
-            _convert(table, CellSettings, source, f"cells.{name}")
+            settings = _convert(table, CellSettings, source, f"cells.{name}")
+            if settings.sandbox is not None and settings.placement != "sandbox":
+                raise TopologyError(
+                    f'{source}: cells.{name}.sandbox: only for placement = "sandbox", '
+                    f"got placement = {settings.placement!r}"
+                )
     topology = _convert(raw, Topology, source, "")
     return _with_overrides(topology, os.environ if environ is None else environ)
 

@@ -1,0 +1,96 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""What the parent and a sandbox worker say to each other over the worker's pipes.
+
+Each frame is a 4-byte big-endian length and a msgspec MessagePack body (never
+pickle: a hostile worker's bytes are decoded as plain data, strictly, into
+these structs). The worker speaks first with `Hello` (its layers and level),
+then answers each `Call` with one `Outcome`.
+"""
+
+import struct
+from typing import Literal
+
+import msgspec
+
+from .policy import SandboxPolicy
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 16 * 1024 * 1024  # larger frames from a worker count as a violation
+
+LayerStatus = Literal["on", "off", "unavailable", "failed"]
+
+
+class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the worker finds the cell: a module and the cell's name.
+
+    The module holds either `CELLS` (the composition root) or `cell`. An empty
+    module starts a worker without a cell: the probe.
+    """
+
+    module: str
+    cell: str
+
+
+class Setup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How a worker restricts itself and what it loads; passed on its command line."""
+
+    target: Target
+    policy: SandboxPolicy
+    scratch: str
+    parent_pid: int
+    read_only: list[str]  # the filesystem allowlist (read and import only)
+    import_paths: list[str] = []  # added to sys.path (e.g. a test-only cell's folder)
+
+
+class Layer(msgspec.Struct, frozen=True):
+    """One isolation layer as the worker found it: on, off, unavailable or failed, and why."""
+
+    name: str
+    status: LayerStatus
+    detail: str = ""
+
+
+class Hello(msgspec.Struct, frozen=True, tag=True):
+    layers: list[Layer]
+    level: int
+    error: str = ""  # the cell could not be loaded
+
+
+class Call(msgspec.Struct, frozen=True, tag=True):
+    kind: Literal["command", "event"]
+    message_type: str
+    data: bytes
+    correlation_id: str
+
+
+class Published(msgspec.Struct, frozen=True):
+    message_type: str
+    data: bytes
+
+
+class Outcome(msgspec.Struct, frozen=True, tag=True):
+    """A handler's result: a reply (`reply_type`, `data`) or an error (`code` set)."""
+
+    reply_type: str = ""
+    data: bytes = b""
+    events: list[Published] = []
+    code: str = ""  # a kernel.errors code when the handler failed or refused
+    reason: str = ""
+    detail: str = ""
+    failure: str = ""  # what went wrong inside, for the parent's log only
+
+
+Frame = Hello | Call | Outcome
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Frame)
+
+
+def pack(frame: Frame) -> bytes:
+    body = _encoder.encode(frame)
+    return HEADER.pack(len(body)) + body
+
+
+def unpack(body: bytes) -> Frame:
+    """Decode one frame body; raises `msgspec.DecodeError` on anything else."""
+    frame: Frame = _decoder.decode(body)
+    return frame

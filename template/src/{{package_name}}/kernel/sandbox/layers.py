@@ -1,0 +1,180 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The isolation layers a worker applies to itself, in order, before it reads input.
+
+1. process: its own process group (the parent kills the group) and
+   PR_SET_PDEATHSIG, so it dies with the parent; not dumpable.
+2. namespaces: a new user and network namespace where the kernel permits it
+   (no network at all; not permitted on Ubuntu 24.04 runners by AppArmor).
+3. privileges: root ignores RLIMIT_NPROC, so a worker started by root either
+   runs in its own user namespace (whose process count is its own) or drops to
+   `nobody` (65534), keeping only the right to read (confined by Landlock).
+4. rlimits: CPU time, address space, file size, open files, processes, no core.
+5. landlock: read-only allowlist, one scratch directory, no TCP (ABI >= 4).
+6. seccomp: the filter of `seccomp`, built before any layer, installed last.
+
+Each layer reports on/off/unavailable/failed with the exact error; `level_of`
+turns the reports into the named level of `policy.LEVELS`.
+"""
+
+import os
+import resource
+import signal
+from collections.abc import Callable
+
+from . import landlock, seccomp
+from .frames import Layer, Setup
+from .linux import (
+    CAP_DAC_READ_SEARCH,
+    CLONE_NEWNET,
+    CLONE_NEWUSER,
+    IS_LINUX,
+    PR_SET_DUMPABLE,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    keep_capabilities,
+    prctl,
+    unshare,
+)
+
+NOBODY = 65534
+MB = 1024 * 1024
+
+
+def confine(setup: Setup) -> list[Layer]:
+    """Apply every layer this kernel permits; return what each one did."""
+    program = seccomp.build_filter(os.getpid()) if IS_LINUX and seccomp.supported() else None
+    layers = [_attempt("process", lambda: _process(setup.parent_pid))]
+    layers.append(_attempt("namespaces", _namespaces))
+    namespaced = layers[-1].status == "on"
+    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch, namespaced)))
+    layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
+    no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
+    layers.append(no_new_privs)
+    if no_new_privs.status == "on":
+        layers.append(_attempt("landlock", lambda: _landlock(setup)))
+        layers.append(_attempt("seccomp", lambda: _seccomp(program)))
+    else:
+        layers += [Layer(name, "failed", "needs no_new_privs") for name in ("landlock", "seccomp")]
+    return layers
+
+
+def level_of(layers: list[Layer]) -> int:
+    """The highest level whose layers are all on (see `policy.LEVELS`)."""
+    status = {layer.name: layer.status for layer in layers}
+    if status.get("rlimits") != "on" or status.get("privileges") not in ("on", "off"):
+        return 0
+    if any(status.get(name) != "on" for name in ("process", "no_new_privs", "landlock", "seccomp")):
+        return 1
+    return 3 if status.get("namespaces") == "on" else 2
+
+
+class UnavailableLayerError(Exception):
+    """This kernel or platform cannot provide the layer (as opposed to a failure)."""
+
+
+class LayerNotNeededError(Exception):
+    """The layer has nothing to do here (for example: dropping root when not root)."""
+
+
+def _attempt(name: str, apply: Callable[[], str]) -> Layer:
+    if not IS_LINUX:
+        return Layer(name, "unavailable", "needs Linux")
+    try:
+        return Layer(name, "on", apply())
+    except LayerNotNeededError as error:
+        return Layer(name, "off", str(error))
+    except UnavailableLayerError as error:
+        return Layer(name, "unavailable", str(error))
+    except OSError as error:
+        return Layer(name, "failed", str(error))
+
+
+def _process(parent_pid: int) -> str:
+    if os.getpgid(0) != os.getpid():
+        os.setpgid(0, 0)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    prctl(PR_SET_DUMPABLE, 0)
+    return "own process group, killed with the parent, not dumpable"
+
+
+def _namespaces() -> str:
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    except OSError as error:
+        raise UnavailableLayerError(f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {error}") from None
+    for name, content in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1")):
+        with open(f"/proc/self/{name}", "w") as file:  # noqa: PTH123 - proc files, one write
+            file.write(content)
+    with open("/proc/self/gid_map", "w") as file:  # noqa: PTH123
+        file.write(f"{gid} {gid} 1")
+    keep_capabilities()  # the new namespace granted them all; keep none
+    return "new user and network namespace (no network), no capabilities"
+
+
+def _privileges(scratch: str, namespaced: bool) -> str:
+    if os.geteuid() != 0:
+        raise LayerNotNeededError("not running as root")
+    if namespaced:
+        return "root mapped into its own user namespace: its process limit holds"
+    os.chown(scratch, NOBODY, NOBODY)
+    # Python and the project may live where only root can read (/root/...). With
+    # Landlock, reading is confined to the allowlist whatever the permissions, so
+    # the worker keeps CAP_DAC_READ_SEARCH to import them (seccomp refuses
+    # open_by_handle_at, the call that capability would otherwise open up).
+    # Without Landlock it keeps nothing: the files must be readable by nobody.
+    try:
+        landlock.abi_version()
+        keep: tuple[int, ...] = (CAP_DAC_READ_SEARCH,)
+    except OSError:
+        keep = ()
+    prctl(PR_SET_KEEPCAPS, 1)
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    keep_capabilities(*keep)
+    prctl(PR_SET_KEEPCAPS, 0)
+    kept = ", keeping only CAP_DAC_READ_SEARCH (reads stay in the allowlist)" if keep else ""
+    return f"dropped root to uid/gid {NOBODY}{kept}"
+
+
+def _rlimits(setup: Setup) -> str:
+    policy = setup.policy
+    limits = {
+        resource.RLIMIT_CPU: (policy.cpu_seconds, policy.cpu_seconds + 1),
+        resource.RLIMIT_AS: (policy.memory_mb * MB,) * 2,
+        resource.RLIMIT_FSIZE: (policy.file_size_mb * MB,) * 2,
+        resource.RLIMIT_NOFILE: (policy.open_files,) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+        resource.RLIMIT_NPROC: (policy.processes,) * 2,
+    }
+    for which, (soft, hard) in limits.items():
+        resource.setrlimit(which, (soft, hard))
+    return (
+        f"cpu {policy.cpu_seconds} s, memory {policy.memory_mb} MB, "
+        f"files {policy.file_size_mb} MB, {policy.open_files} open files, "
+        f"{policy.processes} processes, no core dumps"
+    )
+
+
+def _no_new_privs() -> str:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    return "set"
+
+
+def _landlock(setup: Setup) -> str:
+    try:
+        abi = landlock.abi_version()
+    except OSError as error:
+        raise UnavailableLayerError(f"landlock_create_ruleset: {error}") from None
+    return landlock.restrict(setup.read_only, [setup.scratch], abi)
+
+
+def _seccomp(program: bytes | None) -> str:
+    if program is None:
+        raise UnavailableLayerError(f"no system call table for {os.uname().machine}")
+    seccomp.install(program)
+    return f"filter of {len(program) // 8} instructions"

@@ -1,0 +1,129 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Placement `sandbox`: the bus gets proxies, the workers run the real handlers.
+
+    async with sandboxed(topology, cells) as placed:
+        for cell in placed:
+            await bus.register(cell)
+
+For each cell placed `sandbox`, a pool of restricted workers is started (the
+service refuses to start below the cell's `min_level`, with the reason) and
+the cell is replaced by a copy whose handlers forward the encoded message to
+the pool; the reply and any events the handler published come back encoded
+and are checked against their contracts here before the bus sees them.
+Other cells pass through unchanged.
+"""
+
+import dataclasses
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ..bus.codec import decode, encode
+from ..cell import Cell, CommandHandler, Context, EventHandler
+from ..contracts import Command, Event, message_type_of, reply_type_of
+from ..errors import HandlerFailedError
+from ..topology import Topology
+from .frames import Target
+from .pool import SandboxPool, SandboxRefusedError
+from .readiness import track, untrack
+
+PACKAGE = __package__.partition(".")[0]
+
+
+@asynccontextmanager
+async def sandboxed(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[tuple[Cell, ...]]:
+    """`cells`, with those placed `sandbox` served by started pools; pools stop on exit."""
+    async with AsyncExitStack() as stack:
+        placed = []
+        for cell in cells:
+            if topology.placement_of(cell.name) != "sandbox":
+                placed.append(cell)
+                continue
+            target, import_paths = locate(cell)
+            pool = SandboxPool(cell.name, target, topology.sandbox_of(cell.name), import_paths)
+            stack.push_async_callback(pool.close)
+            await pool.start()
+            track(pool)
+            stack.callback(untrack, pool)
+            placed.append(proxied(cell, pool))
+        yield tuple(placed)
+
+
+def proxied(cell: Cell, pool: SandboxPool) -> Cell:
+    """A copy of `cell` whose handlers run in `pool`."""
+    commands = {cls: _command_proxy(pool, cls) for cls in cell.commands}
+    events = {cls: _event_proxy(pool, cls) for cls in cell.events}
+    return dataclasses.replace(cell, commands=commands, events=events)
+
+
+def locate(cell: Cell) -> tuple[Target, list[str]]:
+    """The module that declares `cell` (holding it as `cell` or in `CELLS`) and its import root.
+
+    Found from the handlers' modules and their parent packages, so a cell
+    outside the project's package (a test's, for instance) works too.
+    """
+    handlers: list[Any] = [*cell.commands.values(), *cell.events.values()]
+    for handler in handlers:
+        parts = getattr(handler, "__module__", "").split(".")
+        for end in range(len(parts), 0, -1):
+            module = sys.modules.get(".".join(parts[:end]))
+            held = [getattr(module, "cell", None), *getattr(module, "CELLS", ())]
+            if module is not None and any(found is cell for found in held):
+                return Target(module.__name__, cell.name), _import_root(module.__name__)
+    raise SandboxRefusedError(f"cells.{cell.name}: cannot find the module that declares it")
+
+
+def _import_root(module_name: str) -> list[str]:
+    top = module_name.partition(".")[0]
+    if top == PACKAGE:
+        return []
+    file = getattr(sys.modules[top], "__file__", None)
+    if file is None:
+        return []
+    path = Path(file).resolve()
+    return [str(path.parent.parent if path.name == "__init__.py" else path.parent)]
+
+
+def _command_proxy(pool: SandboxPool, command_cls: type[Command[Any]]) -> CommandHandler:
+    message_type = message_type_of(command_cls)
+    reply_cls = reply_type_of(command_cls)
+
+    async def forward(command: Any, context: Context) -> Any:
+        outcome = await pool.call("command", message_type, encode(command), context.correlation_id)
+        reply = decode(outcome.data, reply_cls)
+        await _publish(outcome.events, context)
+        return reply
+
+    return forward
+
+
+def _event_proxy(pool: SandboxPool, event_cls: type[Event]) -> EventHandler:
+    message_type = message_type_of(event_cls)
+
+    async def forward(event: Any, context: Context) -> None:
+        outcome = await pool.call("event", message_type, encode(event), context.correlation_id)
+        await _publish(outcome.events, context)
+
+    return forward
+
+
+async def _publish(published: Sequence[Any], context: Context) -> None:
+    """Publish what the sandboxed handler published, decoded with its contract first."""
+    for item in published:
+        event_cls = _event_classes().get(item.message_type)
+        if event_cls is None:
+            raise HandlerFailedError(f"sandbox: unknown event type {item.message_type!r}")
+        await context.publish(decode(item.data, event_cls))
+
+
+def _event_classes() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    pending = list(Event.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if "message_type" in vars(cls):
+            found[cls.message_type] = cls
+    return found

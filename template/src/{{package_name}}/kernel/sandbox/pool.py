@@ -1,0 +1,283 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The parent side: a pool of pre-forked, restricted workers serving one cell.
+
+    pool = SandboxPool("calculator", Target("my_service.app", "calculator"), policy)
+    await pool.start()          # raises SandboxRefusedError below policy.min_level
+    outcome = await pool.call("command", "calculator.Evaluate.v1", data, correlation_id)
+    await pool.close()
+
+Each call takes an idle worker (so at most `pool_size` calls run at once) and
+must finish within `policy.timeout`; past it, or when the caller gives up, the
+worker's whole process group is killed. A worker that died, was killed, or
+served `recycle_after` calls is replaced by a fresh one in the background.
+Failures reach the caller as `kernel.errors` types: `DeadlineExceededError`,
+`HandlerFailedError` (a crash; the details go to this process's log),
+`RejectedError` as the handler raised it, `UnavailableError` when no worker
+can be started.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from ..bus.codec import ERRORS_BY_CODE
+from ..errors import (
+    BusError,
+    DeadlineExceededError,
+    HandlerFailedError,
+    RejectedError,
+    UnavailableError,
+)
+from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Setup, Target, pack, unpack
+from .policy import SandboxPolicy, level_name
+
+PACKAGE = __package__.partition(".")[0]
+WORKER_MODULE = f"{__package__}.worker"
+START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
+RESPAWN_ATTEMPTS = 3
+logger = logging.getLogger(__name__)
+
+
+class SandboxRefusedError(RuntimeError):
+    """The sandbox cannot give a cell the isolation it requires; the message is one line."""
+
+
+@dataclass(eq=False)
+class Worker:
+    """One restricted child process and its pipes."""
+
+    process: asyncio.subprocess.Process
+    scratch: Path
+    hello: Hello | None = None
+    calls: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def read_frame(self) -> Hello | Outcome:
+        assert self.process.stdout is not None  # noqa: S101 - always piped
+        (size,) = HEADER.unpack(await self.process.stdout.readexactly(HEADER.size))
+        if size > MAX_FRAME:
+            raise ConnectionError(f"frame of {size} bytes exceeds the limit")
+        frame = unpack(await self.process.stdout.readexactly(size))
+        if isinstance(frame, Call):
+            raise ConnectionError("the worker sent a call")
+        return frame
+
+    async def kill(self) -> None:
+        """Kill the worker's process group, reap it and remove its scratch directory."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def allowlist(import_paths: list[str]) -> list[str]:
+    """What a worker may read: Python, the environment, the project's code, system libraries."""
+    package_root = Path(__file__).resolve().parents[3]  # src/ (or site-packages)
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths |= {str(package_root), *import_paths, *map(str, Path(sys.executable).parents[:1])}
+    paths |= {"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache"}
+    return sorted(paths)
+
+
+@dataclass(eq=False)
+class SandboxPool:
+    """Pre-forked restricted workers for one cell (see the module docstring)."""
+
+    name: str
+    target: Target
+    policy: SandboxPolicy
+    import_paths: list[str] = field(default_factory=list)
+    hello: Hello | None = None  # what the latest worker reported: its layers and level
+    problem: str | None = None  # why the pool cannot serve, for /readyz
+    _idle: asyncio.Queue[Worker] = field(default_factory=asyncio.Queue)
+    _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _closed: bool = False
+
+    async def start(self) -> None:
+        """Start `pool_size` workers; refuse (and stop them) below the minimum level."""
+        started = await asyncio.gather(
+            *(self._spawn() for _ in range(self.policy.pool_size)), return_exceptions=True
+        )
+        failures = [error for error in started if isinstance(error, BaseException)]
+        for worker in started:
+            if isinstance(worker, Worker):
+                self._idle.put_nowait(worker)
+        if failures:
+            await self.close()
+            raise failures[0]
+
+    async def call(self, kind: str, message_type: str, data: bytes, correlation_id: str) -> Outcome:
+        """Run one message in a worker; raise a `kernel.errors` type on failure."""
+        if self._closed:
+            raise UnavailableError(f"sandbox {self.name}: closed")
+        if not self._workers and self.problem:
+            raise UnavailableError(f"sandbox {self.name}: {self.problem}")
+        worker = await self._idle.get()
+        call = Call(kind, message_type, data, correlation_id)  # type: ignore[arg-type]
+        try:
+            async with asyncio.timeout(self.policy.timeout):
+                stdin = worker.process.stdin
+                assert stdin is not None  # noqa: S101 - always piped
+                stdin.write(pack(call))
+                await stdin.drain()
+                outcome = await worker.read_frame()
+        except TimeoutError:
+            self._replace(worker)
+            raise DeadlineExceededError(
+                f"{message_type}: the sandboxed handler passed its {self.policy.timeout:g} s "
+                "deadline; its worker was killed"
+            ) from None
+        except (ConnectionError, EOFError, msgspec.DecodeError) as error:
+            cause = await self._death(worker, error)
+            self._replace(worker)
+            logger.error("sandbox %s: worker %d failed: %s", self.name, worker.pid, cause)
+            raise HandlerFailedError(
+                f"{message_type}: the sandbox worker failed ({cause}); it was replaced"
+            ) from None
+        except BaseException:  # cancelled by the caller's deadline: the worker is mid-call
+            self._replace(worker)
+            raise
+        if not isinstance(outcome, Outcome):
+            self._replace(worker)
+            raise HandlerFailedError(f"{message_type}: the sandbox worker broke the protocol")
+        worker.calls += 1
+        if worker.calls >= self.policy.recycle_after:
+            self._replace(worker)
+        else:
+            self._idle.put_nowait(worker)
+        if outcome.code:
+            raise _as_error(self.name, outcome)
+        return outcome
+
+    async def close(self) -> None:
+        """Stop every worker and background start."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(worker.kill() for worker in list(self._workers)))
+        self._workers.clear()
+
+    @property
+    def live_workers(self) -> int:
+        return len(self._workers)
+
+    # -- workers -------------------------------------------------------------------
+
+    async def _spawn(self) -> Worker:
+        """Start one worker and wait for its hello; refuse it below the minimum level."""
+        scratch = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}-sandbox-{self.name}-"))
+        setup = Setup(
+            target=self.target,
+            policy=self.policy,
+            scratch=str(scratch),
+            parent_pid=os.getpid(),
+            read_only=allowlist(self.import_paths),
+            import_paths=self.import_paths,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-m",
+            WORKER_MODULE,
+            msgspec.json.encode(setup).decode(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={},
+            cwd=scratch,
+            process_group=0,
+        )
+        worker = Worker(process, scratch)
+        self._workers.add(worker)
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                hello = await worker.read_frame()
+        except (TimeoutError, ConnectionError, EOFError, msgspec.DecodeError) as error:
+            cause = await self._death(worker, error)
+            await self._discard(worker)
+            message = f"sandbox {self.name}: worker did not start: {cause}"
+            raise SandboxRefusedError(message) from None
+        except BaseException:
+            await self._discard(worker)
+            raise
+        if not isinstance(hello, Hello) or hello.error:
+            await self._discard(worker)
+            detail = hello.error if isinstance(hello, Hello) else "it broke the protocol"
+            raise SandboxRefusedError(f"sandbox {self.name}: {detail}")
+        worker.hello = self.hello = hello
+        if hello.level < self.policy.min_level:
+            await self._discard(worker)
+            raise SandboxRefusedError(refusal(self.name, hello, self.policy.min_level))
+        return worker
+
+    def _replace(self, worker: Worker) -> None:
+        """Kill `worker` and start its successor in the background."""
+        task = asyncio.create_task(self._respawn(worker))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _respawn(self, worker: Worker) -> None:
+        await self._discard(worker)
+        for attempt in range(RESPAWN_ATTEMPTS):
+            if self._closed:
+                return
+            try:
+                self._idle.put_nowait(await self._spawn())
+                self.problem = None
+                return
+            except (SandboxRefusedError, OSError) as error:
+                self.problem = str(error)
+                logger.error("sandbox %s: cannot start a worker: %s", self.name, error)
+                await asyncio.sleep(0.1 * 2**attempt)
+
+    async def _discard(self, worker: Worker) -> None:
+        """Kill and reap `worker`; listed until reaped, so `close` reaps it if cancelled."""
+        await worker.kill()
+        self._workers.discard(worker)
+
+    async def _death(self, worker: Worker, error: BaseException) -> str:
+        """Why a worker stopped answering: its exit signal or status if it died."""
+        try:
+            async with asyncio.timeout(1.0):
+                code = await worker.process.wait()
+        except TimeoutError:
+            return f"{type(error).__name__}: {error}"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with status {code}"
+
+
+def refusal(cell: str, hello: Hello, minimum: int) -> str:
+    """The one-line refusal: level reached, level required, and why each missing layer is off."""
+    missing = "; ".join(
+        f"{layer.name} {layer.status}: {layer.detail}"
+        for layer in hello.layers
+        if layer.status in ("unavailable", "failed")
+    )
+    return (
+        f"cells.{cell}: sandbox level {level_name(hello.level)} is below the required "
+        f"minimum {level_name(minimum)}" + (f" ({missing})" if missing else "")
+    )
+
+
+def _as_error(cell: str, outcome: Outcome) -> BusError:
+    if outcome.failure:
+        logger.warning("sandboxed cell %s: %s", cell, outcome.failure)
+    if outcome.code == RejectedError.code:
+        return RejectedError(outcome.reason, outcome.detail)
+    return ERRORS_BY_CODE.get(outcome.code, HandlerFailedError)(outcome.detail)

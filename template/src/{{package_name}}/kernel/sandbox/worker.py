@@ -1,0 +1,175 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The sandbox worker: a child process that restricts itself, then runs one cell's handlers.
+
+Started by the pool as `python -I -m <package>.kernel.sandbox.worker SETUP`
+with an empty environment (`-I`: no PYTHON* variables, no user site, no
+current directory on the path), SETUP being the JSON of `frames.Setup`.
+It moves its pipes away from stdin/stdout (so a handler's `print` cannot
+corrupt the frames), applies every layer of `layers`, and only then loads the
+cell and reads its first call.
+"""
+
+import asyncio
+import importlib
+import os
+import sys
+import traceback
+from typing import Any, NamedTuple
+
+import msgspec
+
+from ..cell import Cell
+from ..contracts import Command, Event, message_type_of, reply_type_of
+from ..errors import BusError, HandlerFailedError, RejectedError, UnavailableError
+from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Published, Setup, Target, pack, unpack
+from .layers import confine, level_of
+
+
+class SandboxContext:
+    """The `Context` of a sandboxed handler: events are collected for the parent to publish."""
+
+    def __init__(self, correlation_id: str) -> None:
+        self._correlation_id = correlation_id
+        self.published: list[Published] = []
+
+    @property
+    def correlation_id(self) -> str:
+        return self._correlation_id
+
+    async def send(self, command: Command[Any], /) -> Any:
+        raise UnavailableError("a sandboxed handler cannot send commands; publish an event")
+
+    async def publish(self, event: Event, /) -> None:
+        data = msgspec.json.encode(event)
+        self.published.append(Published(message_type_of(type(event)), data))
+
+
+def main() -> None:
+    setup = msgspec.json.decode(sys.argv[1].encode(), type=Setup)
+    channel_in, channel_out = _take_pipes()
+    layers = confine(setup)
+    sys.path[:0] = setup.import_paths
+    try:
+        cell = _load(setup.target)
+    except Exception as error:  # reported to the parent, which refuses to start the cell
+        _write(channel_out, pack(Hello(layers, level_of(layers), f"cannot load cell: {error!r}")))
+        return
+    _write(channel_out, pack(Hello(layers, level_of(layers))))
+    if cell is not None:
+        _serve(cell, channel_in, channel_out)
+
+
+def _take_pipes() -> tuple[int, int]:
+    """Keep the pipes on private descriptors; stdin becomes /dev/null, stdout goes to stderr."""
+    channel_in, channel_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    return channel_in, channel_out
+
+
+def _load(target: Target) -> Cell | None:
+    if not target.module:
+        return None
+    module = importlib.import_module(target.module)
+    candidates = [*getattr(module, "CELLS", ()), getattr(module, "cell", None)]
+    for candidate in candidates:
+        if isinstance(candidate, Cell) and candidate.name == target.cell:
+            return candidate
+    raise LookupError(f"no cell named {target.cell!r} in {target.module}")
+
+
+class _Route(NamedTuple):
+    """What the worker needs to run one message type, prepared once."""
+
+    decoder: msgspec.json.Decoder[Any]
+    handler: Any
+    reply_cls: type[Any] | None  # None for events
+    reply_type: str
+
+
+def _serve(cell: Cell, channel_in: int, channel_out: int) -> None:
+    routes: dict[tuple[str, str], _Route] = {}
+    for command_cls, command_handler in cell.commands.items():
+        reply_cls = reply_type_of(command_cls)
+        decoder = msgspec.json.Decoder(command_cls)
+        reply_type = message_type_of(reply_cls)
+        routes["command", message_type_of(command_cls)] = _Route(
+            decoder, command_handler, reply_cls, reply_type
+        )
+    for event_cls, event_handler in cell.events.items():
+        routes["event", message_type_of(event_cls)] = _Route(
+            msgspec.json.Decoder(event_cls), event_handler, None, ""
+        )
+    asyncio.run(_serve_calls(routes, _Frames(channel_in), channel_out))
+
+
+async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames", out: int) -> None:
+    """One long-lived task runs every handler: the loop is running, no task per call.
+
+    Reading the next call blocks the loop on purpose: between calls the worker
+    has nothing else to do (a handler's background tasks run only during calls).
+    """
+    while (body := frames.next()) is not None:
+        call = unpack(body)
+        if not isinstance(call, Call):
+            return
+        _write(out, pack(await _handle(call, routes.get((call.kind, call.message_type)))))
+
+
+async def _handle(call: Call, route: _Route | None) -> Outcome:
+    context = SandboxContext(call.correlation_id)
+    try:
+        if route is None:
+            raise LookupError(f"this cell does not handle {call.kind} {call.message_type}")
+        result = await route.handler(route.decoder.decode(call.data), context)
+        if route.reply_cls is None:
+            return Outcome(events=context.published)
+        if not isinstance(result, route.reply_cls):
+            raise TypeError(f"handler returned {type(result).__qualname__}")
+        return Outcome(route.reply_type, msgspec.json.encode(result), context.published)
+    except BusError as error:
+        reason = error.reason if isinstance(error, RejectedError) else ""
+        return Outcome(code=error.code, reason=reason, detail=error.detail, failure=repr(error))
+    except Exception as error:
+        detail = f"{call.message_type}: the handler failed; see its log"
+        failure = "".join(traceback.format_exception_only(error)).strip()[:2000]
+        return Outcome(code=HandlerFailedError.code, detail=detail, failure=failure)
+
+
+class _Frames:
+    """Length-prefixed frames from a pipe, read in large chunks (fewer system calls)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def next(self) -> bytes | None:
+        """The next frame's body; None at the end of input or on an oversized frame."""
+        if not self._fill(HEADER.size):
+            return None
+        (size,) = HEADER.unpack_from(self.buffer)
+        if size > MAX_FRAME or not self._fill(HEADER.size + size):
+            return None
+        body = bytes(self.buffer[HEADER.size : HEADER.size + size])
+        del self.buffer[: HEADER.size + size]
+        return body
+
+    def _fill(self, size: int) -> bool:
+        while len(self.buffer) < size:
+            chunk = os.read(self.fd, max(65536, size - len(self.buffer)))
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+if __name__ == "__main__":
+    main()
