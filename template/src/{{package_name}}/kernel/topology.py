@@ -27,8 +27,8 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 
-from .thresholds import ThresholdOverrides, Thresholds
 from .sandbox.policy import SandboxPolicy
+from .thresholds import ThresholdOverrides, Thresholds
 
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
