@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from ..logs import configure_logging
+from ..metrics_endpoint import serve_metrics
 from ..topology import ENV_PATH, TopologyError
 from .keys import hash_key, new_key
 from .routes import RouteError
@@ -30,6 +31,14 @@ def serve(
     topology: Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)] = Path(
         "topology.toml"
     ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (one worker process only).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP gateway with the cells placed in this process."""
     configure_logging()
@@ -46,6 +55,12 @@ def serve(
         raise typer.Exit(2) from None
     os.environ.update(overrides)
     settings = service.settings
+    if metrics_port is not None:
+        if settings.workers != 1:
+            # Each uvicorn worker process keeps its own metrics; one endpoint would lie.
+            typer.echo("error: --metrics-port: needs exactly one worker process", err=True)
+            raise typer.Exit(2)
+        serve_metrics(metrics_port)
     uvicorn.run(
         APP_FACTORY,
         factory=True,

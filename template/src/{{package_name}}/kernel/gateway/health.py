@@ -10,6 +10,8 @@ their factory to `readiness_checks`.
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from ..sandbox.readiness import sandbox_ready
+
 
 class _Ready(Protocol):
     @property
@@ -30,4 +32,4 @@ def bus_ready(bus: _Ready) -> ReadinessCheck:
 
 def readiness_checks() -> list[Callable[[_Ready], ReadinessCheck]]:
     """Everything `/readyz` of the served gateway checks. Add new checks here."""
-    return [bus_ready]
+    return [bus_ready, sandbox_ready]

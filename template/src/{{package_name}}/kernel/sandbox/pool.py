@@ -200,7 +200,7 @@ class SandboxPool:
             stderr=asyncio.subprocess.DEVNULL,
             env={},
             cwd=scratch,
-            process_group=0,
+            start_new_session=True,  # its own process group at fork; uvloop has no process_group
         )
         worker = Worker(process, scratch)
         self._workers.add(worker)
