@@ -35,10 +35,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record comes (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: str | None = None) -> None:
-    """Send the service's logs to stderr as JSON lines; level from <PKG>_LOG_LEVEL or INFO."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    """Send the service's logs to stderr as JSON lines; level from <PKG>_LOG_LEVEL or INFO.
+
+    Safe to call again: it replaces only the handler it installed before.
+    """
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
     root.setLevel((level or os.environ.get(LEVEL_ENV, "INFO")).upper())

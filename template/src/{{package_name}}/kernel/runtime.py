@@ -6,7 +6,7 @@
     async with running(topology, cells) as bus:
         ...                                   # serve until told to stop
 
-`serve` hosts the cells placed `inprocess`; `worker` hosts the cells placed
+`serve` hosts every cell not placed `remote`; `worker` hosts the cells placed
 `remote`, or the ones named on its command line. `running` builds the transport
 `[bus]` names, registers the hosted cells, and on exit drains in-flight work
 before disconnecting. A topology that cannot work (a remote cell on the memory
@@ -38,7 +38,9 @@ def hosted_cells(
             raise TopologyError(
                 f"cells.{remote[0]}.placement: 'remote' needs [bus] transport = \"nats\""
             )
-        return tuple(cell for cell in cells if topology.placement_of(cell.name) == "inprocess")
+        # Everything not placed in another process runs here (a placement that only
+        # changes how a cell runs locally, such as a sandbox, stays with `serve`).
+        return tuple(cell for cell in cells if topology.placement_of(cell.name) != "remote")
     if topology.bus.transport != "nats":
         raise TopologyError(
             'bus.transport: a worker process needs "nats" (set it in topology.toml '

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from .cell import Cell
+from .errors import UnavailableError
 from .logs import configure_logging
 from .registry import load_cells
 from .runtime import hosted_cells, running
@@ -40,7 +41,11 @@ def worker(
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    asyncio.run(serve_until_stopped(settings, hosted))
+    try:
+        asyncio.run(serve_until_stopped(settings, hosted))
+    except UnavailableError as error:  # NATS unreachable: say so in one line
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 async def serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:

@@ -267,19 +267,24 @@ class NatsTransport:
         js = self._jetstream()
         subject = self._event_subject(message_type)
         durable = f"{group}__{message_type.replace('.', '_')}"
-        subscription = await js.pull_subscribe(
-            subject,
-            durable=durable,
-            stream=self.events_stream,
-            config=ConsumerConfig(
-                durable_name=durable,
-                filter_subject=subject,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self.policy.ack_wait,
-                max_ack_pending=self.policy.queue_size,
-            ),
+        config = ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            filter_subject=subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.policy.ack_wait,
+            max_ack_pending=self.policy.queue_size,
         )
+        # Create, or update an existing consumer to this policy (`pull_subscribe` alone
+        # would keep an old `ack_wait` silently).
+        try:
+            await js.add_consumer(self.events_stream, config)
+        except nats.js.errors.BadRequestError as error:
+            raise UnavailableError(
+                f"nats: consumer {durable} cannot take the new settings: {error.description}"
+            ) from None
+        subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
         concurrency = self.policy.concurrency
         puller = _Puller(subscription, group, message_type, consumer, concurrency)
         puller.room.set()

@@ -13,7 +13,8 @@ so a payload that would not survive NATS fails the same way in memory.
 - A failing event handler is retried after `policy.backoff`, then the event is
   dead-lettered (kept in a bounded list, counted in the metrics). An event
   that cannot be decoded is dead-lettered at once: retrying cannot fix it.
-- The same envelope id published twice within `dedupe_window` is delivered once.
+- The same envelope id published twice within `dedupe_window` is delivered once
+  (the last `dedupe_limit` ids are remembered).
 - Memory is not durable: what is still queued when `close` times out is lost
   (and logged). Use NATS when that matters.
 """
@@ -43,7 +44,8 @@ class _Group:
         self.unsettled = 0  # queued, being handled, or waiting for a retry
         self.settled = asyncio.Event()
         self.settled.set()
-        self.depth = metrics.queue_depth(name, message_type)
+        # Read when metrics are scraped, so counting costs nothing per message.
+        metrics.queue_depth(name, message_type).set_function(self.queue.qsize)
 
     def add(self) -> None:
         self.unsettled += 1
@@ -64,11 +66,13 @@ class MemoryTransport:
         *,
         publish_timeout: float = 10.0,
         dedupe_window: float = 120.0,
+        dedupe_limit: int = 100_000,
         dead_letter_limit: int = 10_000,
     ) -> None:
         self.policy = policy or DeliveryPolicy()
         self.publish_timeout = publish_timeout
         self.dedupe_window = dedupe_window
+        self.dedupe_limit = dedupe_limit
         self._responders: dict[str, tuple[str, list[Responder], itertools.count[int]]] = {}
         self._groups: dict[str, dict[str, _Group]] = {}
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
@@ -146,16 +150,18 @@ class MemoryTransport:
         if self._already_seen(envelope.id):
             return
         for group in tuple(self._groups.get(envelope.type, {}).values()):
-            try:
-                async with asyncio.timeout(self.publish_timeout):
-                    await group.queue.put((envelope, 1))
-            except TimeoutError:
-                raise UnavailableError(
-                    f"{envelope.type}: queue of cell {group.name!r} stayed full for "
-                    f"{self.publish_timeout:g} s"
-                ) from None
+            if group.queue.full():  # wait for room, but not forever (a timer only then)
+                try:
+                    async with asyncio.timeout(self.publish_timeout):
+                        await group.queue.put((envelope, 1))
+                except TimeoutError:
+                    raise UnavailableError(
+                        f"{envelope.type}: queue of cell {group.name!r} stayed full for "
+                        f"{self.publish_timeout:g} s"
+                    ) from None
+            else:
+                group.queue.put_nowait((envelope, 1))
             group.add()
-            group.depth.set(group.queue.qsize())
 
     async def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)
@@ -165,7 +171,8 @@ class MemoryTransport:
             raise UnavailableError("memory transport: not running")
 
     def _already_seen(self, message_id: str) -> bool:
-        """Remember ids for `dedupe_window` seconds (JetStream's duplicate window)."""
+        """Remember ids for `dedupe_window` seconds (JetStream's duplicate window), and
+        at most `dedupe_limit` of them, so a busy bus does not grow without bound."""
         now = time.monotonic()
         while self._seen:
             oldest_id, seen_at = next(iter(self._seen.items()))
@@ -174,13 +181,14 @@ class MemoryTransport:
             del self._seen[oldest_id]
         if message_id in self._seen:
             return True
+        while len(self._seen) >= self.dedupe_limit:
+            del self._seen[next(iter(self._seen))]
         self._seen[message_id] = now
         return False
 
     async def _work(self, group: _Group, consumer: Consumer) -> None:
         while True:
             envelope, attempt = await group.queue.get()
-            group.depth.set(group.queue.qsize())
             try:
                 await consumer(envelope)
             except asyncio.CancelledError:
@@ -216,4 +224,3 @@ class MemoryTransport:
         await asyncio.sleep(self.policy.delay_before(attempt))
         # A retry waits for room like any publisher; it is already counted as unsettled.
         await group.queue.put((envelope, attempt))
-        group.depth.set(group.queue.qsize())
