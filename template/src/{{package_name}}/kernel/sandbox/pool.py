@@ -79,6 +79,8 @@ class Worker:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # in case it left its group
+                self.process.kill()
             await self.process.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
