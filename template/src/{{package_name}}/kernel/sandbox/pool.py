@@ -37,7 +37,18 @@ from ..errors import (
     RejectedError,
     UnavailableError,
 )
-from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Setup, Target, pack, unpack
+from .frames import (
+    HEADER,
+    MAX_FRAME,
+    Call,
+    CallKind,
+    Hello,
+    Outcome,
+    Setup,
+    Target,
+    pack,
+    unpack,
+)
 from .policy import SandboxPolicy, level_name
 
 PACKAGE = __package__.partition(".")[0]
@@ -122,14 +133,16 @@ class SandboxPool:
             await self.close()
             raise failures[0]
 
-    async def call(self, kind: str, message_type: str, data: bytes, correlation_id: str) -> Outcome:
+    async def call(
+        self, kind: CallKind, message_type: str, data: bytes, correlation_id: str
+    ) -> Outcome:
         """Run one message in a worker; raise a `kernel.errors` type on failure."""
         if self._closed:
             raise UnavailableError(f"sandbox {self.name}: closed")
         if not self._workers and self.problem:
             raise UnavailableError(f"sandbox {self.name}: {self.problem}")
         worker = await self._idle.get()
-        call = Call(kind, message_type, data, correlation_id)  # type: ignore[arg-type]
+        call = Call(kind, message_type, data, correlation_id)
         try:
             async with asyncio.timeout(self.policy.timeout):
                 stdin = worker.process.stdin
