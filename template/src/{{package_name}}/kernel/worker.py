@@ -19,6 +19,7 @@ from .errors import UnavailableError
 from .logs import configure_logging
 from .registry import load_cells
 from .runtime import hosted_cells, running
+from .sandbox.placement import preflight
 from .topology import ENV_PATH, Topology, TopologyError, load_topology
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def worker(
     try:
         settings = load_topology(topology)
         hosted = hosted_cells(settings, load_cells(), role="worker", names=cells or ())
+        preflight(settings, hosted)  # a sandboxed cell below its minimum level: refused here
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

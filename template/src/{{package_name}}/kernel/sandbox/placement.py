@@ -14,6 +14,7 @@ sandboxed cell may publish only the events its own package defines).
 Other cells pass through unchanged.
 """
 
+import asyncio
 import dataclasses
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -27,7 +28,8 @@ from ..contracts import Command, Event, message_type_of, reply_type_of
 from ..errors import HandlerFailedError
 from ..topology import Topology
 from .frames import Published, Target
-from .pool import SandboxPool, SandboxRefusedError
+from .pool import SandboxPool, SandboxRefusedError, refusal
+from .probe import probe
 from .readiness import track, untrack
 
 PACKAGE = __package__.partition(".")[0]
@@ -50,6 +52,23 @@ async def sandboxed(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[
             stack.callback(untrack, pool)
             placed.append(proxied(cell, pool, own_events(target.module)))
         yield tuple(placed)
+
+
+def preflight(topology: Topology, cells: Sequence[Cell]) -> None:
+    """Refuse, before anything starts, a sandboxed cell this machine cannot isolate enough.
+
+    For commands that check their configuration up front; `sandboxed` refuses
+    the same way when it starts the pools.
+    """
+    for cell in cells:
+        if topology.placement_of(cell.name) != "sandbox":
+            continue
+        policy = topology.sandbox_of(cell.name)
+        report = asyncio.run(probe(policy))
+        if report.level < policy.min_level:
+            raise SandboxRefusedError(
+                refusal(cell.name, report.level, report.layers, policy.min_level)
+            )
 
 
 def proxied(cell: Cell, pool: SandboxPool, publishable: Mapping[str, type[Event]]) -> Cell:

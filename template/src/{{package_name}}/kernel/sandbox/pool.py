@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +38,14 @@ from ..errors import (
     RejectedError,
     UnavailableError,
 )
+from ..topology import TopologyError
 from .frames import (
     HEADER,
     MAX_FRAME,
     Call,
     CallKind,
     Hello,
+    Layer,
     Outcome,
     Setup,
     Target,
@@ -58,8 +61,8 @@ RESPAWN_ATTEMPTS = 3
 logger = logging.getLogger(__name__)
 
 
-class SandboxRefusedError(RuntimeError):
-    """The sandbox cannot give a cell the isolation it requires; the message is one line."""
+class SandboxRefusedError(TopologyError):
+    """The sandbox cannot give a cell the isolation topology.toml requires; one line."""
 
 
 @dataclass(eq=False)
@@ -237,7 +240,8 @@ class SandboxPool:
         worker.hello = self.hello = hello
         if hello.level < self.policy.min_level:
             await self._discard(worker)
-            raise SandboxRefusedError(refusal(self.name, hello, self.policy.min_level))
+            message = refusal(self.name, hello.level, hello.layers, self.policy.min_level)
+            raise SandboxRefusedError(message)
         return worker
 
     def _replace(self, worker: Worker) -> None:
@@ -277,15 +281,15 @@ class SandboxPool:
         return f"exited with status {code}"
 
 
-def refusal(cell: str, hello: Hello, minimum: int) -> str:
+def refusal(cell: str, level: int, layers: Sequence[Layer], minimum: int) -> str:
     """The one-line refusal: level reached, level required, and why each missing layer is off."""
     missing = "; ".join(
         f"{layer.name} {layer.status}: {layer.detail}"
-        for layer in hello.layers
+        for layer in layers
         if layer.status in ("unavailable", "failed")
     )
     return (
-        f"cells.{cell}: sandbox level {level_name(hello.level)} is below the required "
+        f"cells.{cell}: sandbox level {level_name(level)} is below the required "
         f"minimum {level_name(minimum)}" + (f" ({missing})" if missing else "")
     )
 
