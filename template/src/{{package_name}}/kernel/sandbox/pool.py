@@ -217,8 +217,8 @@ class SandboxPool:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env={},
-            cwd=scratch,
-            process_group=0,
+            cwd=str(scratch),
+            start_new_session=True,  # its own group to kill (uvloop has no process_group)
         )
         worker = Worker(process, scratch)
         self._workers.add(worker)
