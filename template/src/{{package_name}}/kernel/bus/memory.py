@@ -44,7 +44,8 @@ class _Group:
         self.unsettled = 0  # queued, being handled, or waiting for a retry
         self.settled = asyncio.Event()
         self.settled.set()
-        self.depth = metrics.queue_depth(name, message_type)
+        # Read when metrics are scraped, so counting costs nothing per message.
+        metrics.queue_depth(name, message_type).set_function(self.queue.qsize)
 
     def add(self) -> None:
         self.unsettled += 1
@@ -149,16 +150,18 @@ class MemoryTransport:
         if self._already_seen(envelope.id):
             return
         for group in tuple(self._groups.get(envelope.type, {}).values()):
-            try:
-                async with asyncio.timeout(self.publish_timeout):
-                    await group.queue.put((envelope, 1))
-            except TimeoutError:
-                raise UnavailableError(
-                    f"{envelope.type}: queue of cell {group.name!r} stayed full for "
-                    f"{self.publish_timeout:g} s"
-                ) from None
+            if group.queue.full():  # wait for room, but not forever (a timer only then)
+                try:
+                    async with asyncio.timeout(self.publish_timeout):
+                        await group.queue.put((envelope, 1))
+                except TimeoutError:
+                    raise UnavailableError(
+                        f"{envelope.type}: queue of cell {group.name!r} stayed full for "
+                        f"{self.publish_timeout:g} s"
+                    ) from None
+            else:
+                group.queue.put_nowait((envelope, 1))
             group.add()
-            group.depth.set(group.queue.qsize())
 
     async def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)
@@ -186,7 +189,6 @@ class MemoryTransport:
     async def _work(self, group: _Group, consumer: Consumer) -> None:
         while True:
             envelope, attempt = await group.queue.get()
-            group.depth.set(group.queue.qsize())
             try:
                 await consumer(envelope)
             except asyncio.CancelledError:
@@ -222,4 +224,3 @@ class MemoryTransport:
         await asyncio.sleep(self.policy.delay_before(attempt))
         # A retry waits for room like any publisher; it is already counted as unsettled.
         await group.queue.put((envelope, attempt))
-        group.depth.set(group.queue.qsize())
