@@ -99,11 +99,11 @@ class Worker:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def allowlist(import_paths: list[str]) -> list[str]:
+def allowlist(extra: list[str]) -> list[str]:
     """What a worker may read: Python, the environment, the project's code, system libraries."""
     package_root = Path(__file__).resolve().parents[3]  # src/ (or site-packages)
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    paths |= {str(package_root), *import_paths, *map(str, Path(sys.executable).parents[:1])}
+    paths |= {str(package_root), *extra, *map(str, Path(sys.executable).parents[:1])}
     paths |= {"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache"}
     return sorted(paths)
 
@@ -204,7 +204,7 @@ class SandboxPool:
             policy=self.policy,
             scratch=str(scratch),
             parent_pid=os.getpid(),
-            read_only=allowlist(self.import_paths),
+            read_only=allowlist([*self.import_paths, *self.policy.read_paths]),
             import_paths=self.import_paths,
         )
         process = await asyncio.create_subprocess_exec(
