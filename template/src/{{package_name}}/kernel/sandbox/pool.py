@@ -91,10 +91,11 @@ class Worker:
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
         if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):  # in case it left its group
-                self.process.kill()
+            # os.kill, not Process.kill: that polls, and reaping here would steal the
+            # exit status from asyncio's child watcher.
+            for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
+                with contextlib.suppress(ProcessLookupError):
+                    kill(self.process.pid, signal.SIGKILL)
             await self.process.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
