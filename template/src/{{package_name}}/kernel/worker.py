@@ -20,6 +20,7 @@ from .logs import configure_logging
 from .metrics_endpoint import serve_metrics
 from .registry import load_cells
 from .runtime import hosted_cells, running
+from .sandbox.placement import preflight
 from .topology import ENV_PATH, Topology, TopologyError, load_topology
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def worker(
     try:
         settings = load_topology(topology)
         hosted = hosted_cells(settings, load_cells(), role="worker", names=cells or ())
+        preflight(settings, hosted)  # a sandboxed cell below its minimum level: refused here
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

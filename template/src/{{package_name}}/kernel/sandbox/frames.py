@@ -18,6 +18,7 @@ HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024  # larger frames from a worker count as a violation
 
 LayerStatus = Literal["on", "off", "unavailable", "failed"]
+CallKind = Literal["command", "event"]
 
 
 class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -57,7 +58,7 @@ class Hello(msgspec.Struct, frozen=True, tag=True):
 
 
 class Call(msgspec.Struct, frozen=True, tag=True):
-    kind: Literal["command", "event"]
+    kind: CallKind
     message_type: str
     data: bytes
     correlation_id: str

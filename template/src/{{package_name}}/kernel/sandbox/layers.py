@@ -17,7 +17,6 @@ turns the reports into the named level of `policy.LEVELS`.
 """
 
 import os
-import resource
 import signal
 from collections.abc import Callable
 
@@ -106,11 +105,13 @@ def _namespaces() -> str:
         unshare(CLONE_NEWUSER | CLONE_NEWNET)
     except OSError as error:
         raise UnavailableLayerError(f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {error}") from None
-    for name, content in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1")):
-        with open(f"/proc/self/{name}", "w") as file:  # noqa: PTH123 - proc files, one write
-            file.write(content)
-    with open("/proc/self/gid_map", "w") as file:  # noqa: PTH123
-        file.write(f"{gid} {gid} 1")
+    maps = (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"))
+    for name, content in maps:  # refused where a policy (AppArmor) takes the new namespace's rights
+        try:
+            with open(f"/proc/self/{name}", "w") as file:  # noqa: PTH123 - proc files, one write
+                file.write(content)
+        except OSError as error:
+            raise UnavailableLayerError(f"writing /proc/self/{name}: {error}") from None
     keep_capabilities()  # the new namespace granted them all; keep none
     return "new user and network namespace (no network), no capabilities"
 
@@ -142,6 +143,8 @@ def _privileges(scratch: str, namespaced: bool) -> str:
 
 
 def _rlimits(setup: Setup) -> str:
+    import resource  # POSIX only: imported here so this module loads everywhere
+
     policy = setup.policy
     limits = {
         resource.RLIMIT_CPU: (policy.cpu_seconds, policy.cpu_seconds + 1),

@@ -9,13 +9,15 @@ For each cell placed `sandbox`, a pool of restricted workers is started (the
 service refuses to start below the cell's `min_level`, with the reason) and
 the cell is replaced by a copy whose handlers forward the encoded message to
 the pool; the reply and any events the handler published come back encoded
-and are checked against their contracts here before the bus sees them.
+and are checked against their contracts here before the bus sees them (a
+sandboxed cell may publish only the events its own package defines).
 Other cells pass through unchanged.
 """
 
+import asyncio
 import dataclasses
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ from ..cell import Cell, CommandHandler, Context, EventHandler
 from ..contracts import Command, Event, message_type_of, reply_type_of
 from ..errors import HandlerFailedError
 from ..topology import Topology
-from .frames import Target
-from .pool import SandboxPool, SandboxRefusedError
+from .frames import Published, Target
+from .pool import SandboxPool, SandboxRefusedError, refusal
+from .probe import probe
 from .readiness import track, untrack
 
 PACKAGE = __package__.partition(".")[0]
@@ -47,15 +50,49 @@ async def sandboxed(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[
             await pool.start()
             track(pool)
             stack.callback(untrack, pool)
-            placed.append(proxied(cell, pool))
+            placed.append(proxied(cell, pool, own_events(target.module)))
         yield tuple(placed)
 
 
-def proxied(cell: Cell, pool: SandboxPool) -> Cell:
-    """A copy of `cell` whose handlers run in `pool`."""
-    commands = {cls: _command_proxy(pool, cls) for cls in cell.commands}
-    events = {cls: _event_proxy(pool, cls) for cls in cell.events}
+def preflight(topology: Topology, cells: Sequence[Cell]) -> None:
+    """Refuse, before anything starts, a sandboxed cell this machine cannot isolate enough.
+
+    For commands that check their configuration up front; `sandboxed` refuses
+    the same way when it starts the pools.
+    """
+    for cell in cells:
+        if topology.placement_of(cell.name) != "sandbox":
+            continue
+        policy = topology.sandbox_of(cell.name)
+        report = asyncio.run(probe(policy))
+        if report.level < policy.min_level:
+            raise SandboxRefusedError(
+                refusal(cell.name, report.level, report.layers, policy.min_level)
+            )
+
+
+def proxied(cell: Cell, pool: SandboxPool, publishable: Mapping[str, type[Event]]) -> Cell:
+    """A copy of `cell` whose handlers run in `pool` and may publish only `publishable`."""
+    commands = {cls: _command_proxy(pool, cls, publishable) for cls in cell.commands}
+    events = {cls: _event_proxy(pool, cls, publishable) for cls in cell.events}
     return dataclasses.replace(cell, commands=commands, events=events)
+
+
+def own_events(package: str) -> dict[str, type[Event]]:
+    """The events defined in the cell's own package: all a sandboxed cell may publish.
+
+    A compromised worker must not speak for another cell (announce a payment,
+    say), so an event of any other package is refused.
+    """
+    found: dict[str, type[Event]] = {}
+    pending = list(Event.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        inside = cls.__module__ == package or cls.__module__.startswith(f"{package}.")
+        if inside and "message_type" in vars(cls):
+            found[cls.message_type] = cls
+    return found
 
 
 def locate(cell: Cell) -> tuple[Target, list[str]]:
@@ -86,44 +123,44 @@ def _import_root(module_name: str) -> list[str]:
     return [str(path.parent.parent if path.name == "__init__.py" else path.parent)]
 
 
-def _command_proxy(pool: SandboxPool, command_cls: type[Command[Any]]) -> CommandHandler:
+def _command_proxy(
+    pool: SandboxPool, command_cls: type[Command[Any]], publishable: Mapping[str, type[Event]]
+) -> CommandHandler:
     message_type = message_type_of(command_cls)
     reply_cls = reply_type_of(command_cls)
 
     async def forward(command: Any, context: Context) -> Any:
         outcome = await pool.call("command", message_type, encode(command), context.correlation_id)
         reply = decode(outcome.data, reply_cls)
-        await _publish(outcome.events, context)
+        await _publish(outcome.events, publishable, context)
         return reply
 
     return forward
 
 
-def _event_proxy(pool: SandboxPool, event_cls: type[Event]) -> EventHandler:
+def _event_proxy(
+    pool: SandboxPool, event_cls: type[Event], publishable: Mapping[str, type[Event]]
+) -> EventHandler:
     message_type = message_type_of(event_cls)
 
     async def forward(event: Any, context: Context) -> None:
         outcome = await pool.call("event", message_type, encode(event), context.correlation_id)
-        await _publish(outcome.events, context)
+        await _publish(outcome.events, publishable, context)
 
     return forward
 
 
-async def _publish(published: Sequence[Any], context: Context) -> None:
-    """Publish what the sandboxed handler published, decoded with its contract first."""
+async def _publish(
+    published: Sequence[Published], publishable: Mapping[str, type[Event]], context: Context
+) -> None:
+    """Publish what the sandboxed handler published, checked against its contracts first."""
+    events = []
     for item in published:
-        event_cls = _event_classes().get(item.message_type)
+        event_cls = publishable.get(item.message_type)
         if event_cls is None:
-            raise HandlerFailedError(f"sandbox: unknown event type {item.message_type!r}")
-        await context.publish(decode(item.data, event_cls))
-
-
-def _event_classes() -> dict[str, type[Event]]:
-    found: dict[str, type[Event]] = {}
-    pending = list(Event.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending += cls.__subclasses__()
-        if "message_type" in vars(cls):
-            found[cls.message_type] = cls
-    return found
+            raise HandlerFailedError(
+                f"sandbox: the cell may not publish {item.message_type!r} (not its own event)"
+            )
+        events.append(decode(item.data, event_cls))
+    for event in events:  # all checked before any is published
+        await context.publish(event)

@@ -16,11 +16,14 @@ Configured per cell in topology.toml, every key optional:
     processes = 8          # processes and threads of the worker's user (RLIMIT_NPROC)
     pool_size = 2          # pre-forked workers, so at most this many calls at once
     recycle_after = 1000   # calls before a worker is replaced by a fresh one
+    read_paths = []        # more absolute paths the cell may read (data files, models)
 """
 
 from typing import Annotated
 
 import msgspec
+
+AbsolutePath = Annotated[str, msgspec.Meta(pattern=r"^/", max_length=4096)]
 
 # The named isolation levels, highest first. A level includes every level below it.
 LEVELS: dict[int, str] = {
@@ -48,3 +51,4 @@ class SandboxPolicy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     processes: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 8
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
     recycle_after: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    read_paths: tuple[AbsolutePath, ...] = ()

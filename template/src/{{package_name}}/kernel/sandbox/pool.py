@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,20 @@ from ..errors import (
     RejectedError,
     UnavailableError,
 )
-from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Setup, Target, pack, unpack
+from ..topology import TopologyError
+from .frames import (
+    HEADER,
+    MAX_FRAME,
+    Call,
+    CallKind,
+    Hello,
+    Layer,
+    Outcome,
+    Setup,
+    Target,
+    pack,
+    unpack,
+)
 from .policy import SandboxPolicy, level_name
 
 PACKAGE = __package__.partition(".")[0]
@@ -47,8 +61,8 @@ RESPAWN_ATTEMPTS = 3
 logger = logging.getLogger(__name__)
 
 
-class SandboxRefusedError(RuntimeError):
-    """The sandbox cannot give a cell the isolation it requires; the message is one line."""
+class SandboxRefusedError(TopologyError):
+    """The sandbox cannot give a cell the isolation topology.toml requires; one line."""
 
 
 @dataclass(eq=False)
@@ -77,17 +91,20 @@ class Worker:
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
         if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            # os.kill, not Process.kill: that polls, and reaping here would steal the
+            # exit status from asyncio's child watcher.
+            for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
+                with contextlib.suppress(ProcessLookupError):
+                    kill(self.process.pid, signal.SIGKILL)
             await self.process.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def allowlist(import_paths: list[str]) -> list[str]:
+def allowlist(extra: list[str]) -> list[str]:
     """What a worker may read: Python, the environment, the project's code, system libraries."""
     package_root = Path(__file__).resolve().parents[3]  # src/ (or site-packages)
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    paths |= {str(package_root), *import_paths, *map(str, Path(sys.executable).parents[:1])}
+    paths |= {str(package_root), *extra, *map(str, Path(sys.executable).parents[:1])}
     paths |= {"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache"}
     return sorted(paths)
 
@@ -120,14 +137,16 @@ class SandboxPool:
             await self.close()
             raise failures[0]
 
-    async def call(self, kind: str, message_type: str, data: bytes, correlation_id: str) -> Outcome:
+    async def call(
+        self, kind: CallKind, message_type: str, data: bytes, correlation_id: str
+    ) -> Outcome:
         """Run one message in a worker; raise a `kernel.errors` type on failure."""
         if self._closed:
             raise UnavailableError(f"sandbox {self.name}: closed")
         if not self._workers and self.problem:
             raise UnavailableError(f"sandbox {self.name}: {self.problem}")
         worker = await self._idle.get()
-        call = Call(kind, message_type, data, correlation_id)  # type: ignore[arg-type]
+        call = Call(kind, message_type, data, correlation_id)
         try:
             async with asyncio.timeout(self.policy.timeout):
                 stdin = worker.process.stdin
@@ -186,7 +205,7 @@ class SandboxPool:
             policy=self.policy,
             scratch=str(scratch),
             parent_pid=os.getpid(),
-            read_only=allowlist(self.import_paths),
+            read_only=allowlist([*self.import_paths, *self.policy.read_paths]),
             import_paths=self.import_paths,
         )
         process = await asyncio.create_subprocess_exec(
@@ -199,8 +218,8 @@ class SandboxPool:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env={},
-            cwd=scratch,
-            start_new_session=True,  # its own process group at fork; uvloop has no process_group
+            cwd=str(scratch),
+            start_new_session=True,  # its own group to kill (uvloop has no process_group)
         )
         worker = Worker(process, scratch)
         self._workers.add(worker)
@@ -222,7 +241,8 @@ class SandboxPool:
         worker.hello = self.hello = hello
         if hello.level < self.policy.min_level:
             await self._discard(worker)
-            raise SandboxRefusedError(refusal(self.name, hello, self.policy.min_level))
+            message = refusal(self.name, hello.level, hello.layers, self.policy.min_level)
+            raise SandboxRefusedError(message)
         return worker
 
     def _replace(self, worker: Worker) -> None:
@@ -262,15 +282,15 @@ class SandboxPool:
         return f"exited with status {code}"
 
 
-def refusal(cell: str, hello: Hello, minimum: int) -> str:
+def refusal(cell: str, level: int, layers: Sequence[Layer], minimum: int) -> str:
     """The one-line refusal: level reached, level required, and why each missing layer is off."""
     missing = "; ".join(
         f"{layer.name} {layer.status}: {layer.detail}"
-        for layer in hello.layers
+        for layer in layers
         if layer.status in ("unavailable", "failed")
     )
     return (
-        f"cells.{cell}: sandbox level {level_name(hello.level)} is below the required "
+        f"cells.{cell}: sandbox level {level_name(level)} is below the required "
         f"minimum {level_name(minimum)}" + (f" ({missing})" if missing else "")
     )
 

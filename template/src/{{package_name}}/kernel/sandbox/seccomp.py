@@ -3,7 +3,8 @@
 
 Refused with EPERM: every new socket (no IP, netlink, packet or UNIX sockets;
 only a connected AF_UNIX stream pair), new processes (threads stay allowed)
-and new namespaces, exec, ptrace and reading other processes' memory, mount
+and new namespaces, leaving the process group (the parent kills the group),
+exec, ptrace and reading other processes' memory, mount
 and friends, bpf, keyctl, io_uring, perf events, kernel modules, and signals
 to any process but itself.
 A system call of a foreign architecture kills the process.
@@ -49,7 +50,8 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "userfaultfd": 323, "pidfd_send_signal": 424, "io_uring_setup": 425,
             "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
             "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-            "fspick": 433, "clone3": 435, "mount_setattr": 442,
+            "fspick": 433, "clone3": 435, "mount_setattr": 442, "setpgid": 109,
+            "setsid": 112,
         },
     ),
     "aarch64": (
@@ -65,6 +67,7 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
             "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
             "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442,
+            "setpgid": 154, "setsid": 157,
         },
     ),
 }  # fmt: skip
@@ -76,7 +79,7 @@ DENIED = (
     "bpf", "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter",
     "io_uring_register", "perf_event_open", "userfaultfd", "open_by_handle_at",
     "kexec_load", "init_module", "finit_module", "delete_module", "tkill",
-    "pidfd_send_signal",
+    "pidfd_send_signal", "setpgid", "setsid",
 )  # fmt: skip
 
 
