@@ -95,3 +95,25 @@ def generated_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT"}}
     env["NO_COLOR"] = "1"
     return env
+
+
+def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run a command inside a generated project and check its exit status."""
+    result = subprocess.run(
+        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
+    )
+    assert result.returncode == expect, (
+        f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
+        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+def render_defaults(destination: Path) -> Path:
+    """Render the template with default answers (hooks run, `uv lock` skipped)."""
+    from copier import run_copy
+
+    run_copy(
+        str(TEMPLATE), str(destination), defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD"
+    )
+    return destination

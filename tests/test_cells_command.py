@@ -5,27 +5,15 @@ Also checks that every command AGENTS.md and the generated README name exists.
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import TEMPLATE, generated_env, run_copier
+from conftest import TEMPLATE, generated_env, run_copier, sh
 
 pytestmark = pytest.mark.slow
 
 COMMAND = "my-service"
-
-
-def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
-    )
-    assert result.returncode == expect, (
-        f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
-        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +102,10 @@ def test_cell_over_budget_fails_cell_check(project: Path) -> None:
     sh(project, "uv", "run", COMMAND, "cell", "check")
 
 
-def test_interactive_prompts_create_a_cell(project: Path) -> None:
+def prompt_cell_new(project: Path) -> pexpect.spawn:
+    """`cell new` in a pseudo-terminal, so it prompts like it does for a person."""
     env = {**generated_env(), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(
+    return pexpect.spawn(
         shutil.which("uv") or "uv",
         ["run", COMMAND, "cell", "new"],
         cwd=str(project),
@@ -125,6 +114,10 @@ def test_interactive_prompts_create_a_cell(project: Path) -> None:
         timeout=60,
         dimensions=(40, 200),
     )
+
+
+def test_interactive_prompts_create_a_cell(project: Path) -> None:
+    child = prompt_cell_new(project)
     try:
         child.expect("Cell name")
         child.send("Not-A-Name\r")
@@ -147,16 +140,7 @@ def test_interactive_prompts_create_a_cell(project: Path) -> None:
 
 def test_interrupted_prompt_writes_nothing(project: Path) -> None:
     before = sh(project, "git", "status", "--porcelain").stdout
-    env = {**generated_env(), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(
-        shutil.which("uv") or "uv",
-        ["run", COMMAND, "cell", "new"],
-        cwd=str(project),
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 200),
-    )
+    child = prompt_cell_new(project)
     try:
         child.expect("Cell name")
         child.send("halfway\r")

@@ -10,24 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run
+from conftest import render_defaults, run
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from copier import run_copy
-
-    destination = tmp_path_factory.mktemp("deploy") / "project"
-    run_copy(
-        str(Path(__file__).resolve().parent.parent),
-        str(destination),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
+    destination = render_defaults(tmp_path_factory.mktemp("deploy") / "project")
     return destination
 
 

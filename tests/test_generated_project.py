@@ -4,11 +4,10 @@ These tests render through the real `copier` command (hooks included, so
 `uv.lock` is written), then run what the generated README and CI run.
 """
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, generated_env, run_copier
+from conftest import TEMPLATE, run_copier, sh
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +22,6 @@ FULL_CHECK_COMBINATIONS = {
         "ci_provider": "none",
     },
 }
-
-
-def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
-    )
-    assert result.returncode == expect, (
-        f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
-        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result
 
 
 @pytest.fixture(scope="module", params=FULL_CHECK_COMBINATIONS)

@@ -6,24 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run
+from conftest import render_defaults, run
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def github_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from copier import run_copy
-
-    project = tmp_path_factory.mktemp("wf") / "project"
-    run_copy(
-        str(Path(__file__).resolve().parent.parent),
-        str(project),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
+    project = render_defaults(tmp_path_factory.mktemp("wf") / "project")
     return project / ".github"
 
 
