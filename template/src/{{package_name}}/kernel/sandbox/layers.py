@@ -3,10 +3,9 @@
 
 1. process: its own process group (the parent kills the group) and
    PR_SET_PDEATHSIG, so it dies with the parent; not dumpable.
-2. namespaces: a new user and network namespace where the kernel permits it
-   (no network at all; not permitted on Ubuntu 24.04 runners by AppArmor).
-3. privileges: root ignores RLIMIT_NPROC, so a worker started by root either
-   runs in its own user namespace (whose process count is its own) or drops to
+2. namespaces: a new network namespace (no network at all), inside a new user
+   namespace unless root; not permitted on Ubuntu 24.04 runners (AppArmor).
+3. privileges: root ignores RLIMIT_NPROC, so a worker started by root drops to
    `nobody` (65534), keeping only the right to read (confined by Landlock).
 4. rlimits: CPU time, address space, file size, open files, processes, no core.
 5. landlock: read-only allowlist, one scratch directory, no TCP (ABI >= 4).
@@ -18,6 +17,7 @@ turns the reports into the named level of `policy.LEVELS`.
 
 import os
 import signal
+import sys
 from collections.abc import Callable
 
 from . import landlock, seccomp
@@ -36,6 +36,9 @@ from .linux import (
     unshare,
 )
 
+if sys.platform != "win32":  # imported before any layer: a dropped user may not read it later
+    import resource
+
 NOBODY = 65534
 MB = 1024 * 1024
 
@@ -45,8 +48,7 @@ def confine(setup: Setup) -> list[Layer]:
     program = seccomp.build_filter(os.getpid()) if IS_LINUX and seccomp.supported() else None
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
     layers.append(_attempt("namespaces", _namespaces))
-    namespaced = layers[-1].status == "on"
-    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch, namespaced)))
+    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch)))
     layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
     no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
     layers.append(no_new_privs)
@@ -87,6 +89,8 @@ def _attempt(name: str, apply: Callable[[], str]) -> Layer:
         return Layer(name, "unavailable", str(error))
     except OSError as error:
         return Layer(name, "failed", str(error))
+    except Exception as error:  # any other failure: the layer is not on, and this says why
+        return Layer(name, "failed", f"{type(error).__name__}: {error}")
 
 
 def _process(parent_pid: int) -> str:
@@ -101,6 +105,12 @@ def _process(parent_pid: int) -> str:
 
 def _namespaces() -> str:
     uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:  # root needs no user namespace to get a network one, and drops to nobody next
+        try:
+            unshare(CLONE_NEWNET)
+        except OSError as error:
+            raise UnavailableLayerError(f"unshare(CLONE_NEWNET): {error}") from None
+        return "new network namespace (no network)"
     try:
         unshare(CLONE_NEWUSER | CLONE_NEWNET)
     except OSError as error:
@@ -116,11 +126,11 @@ def _namespaces() -> str:
     return "new user and network namespace (no network), no capabilities"
 
 
-def _privileges(scratch: str, namespaced: bool) -> str:
+def _privileges(scratch: str) -> str:
     if os.geteuid() != 0:
         raise LayerNotNeededError("not running as root")
-    if namespaced:
-        return "root mapped into its own user namespace: its process limit holds"
+    # The kernel skips RLIMIT_NPROC for uid 0 even inside a user namespace: only
+    # another uid makes the process limit hold.
     os.chown(scratch, NOBODY, NOBODY)
     # Python and the project may live where only root can read (/root/...). With
     # Landlock, reading is confined to the allowlist whatever the permissions, so
@@ -143,8 +153,6 @@ def _privileges(scratch: str, namespaced: bool) -> str:
 
 
 def _rlimits(setup: Setup) -> str:
-    import resource  # POSIX only: imported here so this module loads everywhere
-
     policy = setup.policy
     limits = {
         resource.RLIMIT_CPU: (policy.cpu_seconds, policy.cpu_seconds + 1),

@@ -27,7 +27,7 @@ AbsolutePath = Annotated[str, msgspec.Meta(pattern=r"^/", max_length=4096)]
 
 # The named isolation levels, highest first. A level includes every level below it.
 LEVELS: dict[int, str] = {
-    3: "namespaced",  # level 2, inside a new user and network namespace
+    3: "namespaced",  # level 2, inside a new network (and, unless root, user) namespace
     2: "self-restricted",  # level 1 + Landlock filesystem allowlist + seccomp-bpf filter
     1: "rlimits only",  # CPU, memory, file size, files, processes, no core dumps
     0: "none",

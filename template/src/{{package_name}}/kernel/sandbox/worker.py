@@ -131,7 +131,7 @@ async def _handle(call: Call, route: _Route | None) -> Outcome:
         return Outcome(route.reply_type, msgspec.json.encode(result), context.published)
     except BusError as error:
         reason = error.reason if isinstance(error, RejectedError) else ""
-        return Outcome(code=error.code, reason=reason, detail=error.detail, failure=repr(error))
+        return Outcome(code=error.code, reason=reason, detail=error.detail)  # as raised
     except Exception as error:
         detail = f"{call.message_type}: the handler failed; see its log"
         failure = "".join(traceback.format_exception_only(error)).strip()[:2000]
