@@ -2,7 +2,7 @@
 """The isolation layers a worker applies to itself, in order, before it reads input.
 
 1. process: its own process group (the parent kills the group) and
-   PR_SET_PDEATHSIG, so it dies with the parent; not dumpable.
+   PR_SET_PDEATHSIG, so it dies with the parent.
 2. namespaces: a new network namespace (no network at all), inside a new user
    namespace unless root; not permitted on Ubuntu 24.04 runners (AppArmor).
 3. privileges: root ignores RLIMIT_NPROC, so a worker started by root drops to
@@ -99,8 +99,7 @@ def _process(parent_pid: int) -> str:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
-    prctl(PR_SET_DUMPABLE, 0)
-    return "own process group, killed with the parent, not dumpable"
+    return "own process group, killed with the parent"
 
 
 def _namespaces() -> str:
@@ -173,7 +172,10 @@ def _rlimits(setup: Setup) -> str:
 
 def _no_new_privs() -> str:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-    return "set"
+    # Not dumpable: no core, no ptrace, /proc/<pid> owned by root. Set only now:
+    # a worker that is not root must write its own /proc/self/uid_map first.
+    prctl(PR_SET_DUMPABLE, 0)
+    return "set; not dumpable"
 
 
 def _landlock(setup: Setup) -> str:
