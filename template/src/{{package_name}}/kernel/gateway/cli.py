@@ -11,6 +11,7 @@ import uvicorn
 
 from ..logs import configure_logging
 from ..metrics_endpoint import serve_metrics
+from ..sandbox.placement import preflight
 from ..topology import ENV_PATH, TopologyError
 from .keys import hash_key, new_key
 from .routes import RouteError
@@ -50,6 +51,9 @@ def serve(
     overrides[ENV_PATH] = str(topology)
     try:
         service = load_service(topology, {**os.environ, **overrides})
+        # A sandboxed cell this machine cannot isolate enough is refused here, in
+        # one line, before anything listens (not as a traceback from the lifespan).
+        preflight(service.topology, service.hosted)
     except (TopologyError, SettingsError, RouteError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

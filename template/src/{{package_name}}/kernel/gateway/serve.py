@@ -19,7 +19,6 @@ from ..cell import Cell
 from ..logs import configure_logging
 from ..registry import load_cells
 from ..runtime import hosted_cells, running
-from ..sandbox.placement import preflight
 from ..topology import ENV_PATH, Topology, load_topology
 from .app import build_app
 from .health import readiness_checks
@@ -47,9 +46,6 @@ def load_service(path: Path, environ: Mapping[str, str]) -> Service:
     cells = load_cells()
     hosted = hosted_cells(topology, cells, role="serve")
     route_table(cells)
-    # A sandboxed cell this machine cannot isolate enough is refused here, in one
-    # line, rather than as a traceback from inside uvicorn's lifespan.
-    preflight(topology, hosted)
     return Service(topology, settings, cells, hosted)
 
 
