@@ -9,9 +9,15 @@ tool is missing, so generation never fails half-way because of the machine:
    `uv.lock`; after an update it refreshes the lock for changed dependencies.
 
 Set MONOCELL_SKIP_LOCK=1 to skip step 2 (offline machines).
+
+During `copier update`, Copier also renders the old and the new template
+version into temporary directories to compute the diff, and runs this task
+there too. Nothing there is kept, so both steps are skipped in those copies:
+locking them would only cost two dependency resolutions per update.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,8 +57,20 @@ def lock_dependencies(project: Path) -> None:
         print("monocell: `uv lock` failed (offline?); run it again later.", file=sys.stderr)
 
 
+# Copier names its throw-away update renders `copier._main.old_copy.<random>`
+# (`copier.main.` in older releases) and `...new_copy.<random>`.
+_COPIER_SCRATCH = re.compile(r"^copier\.(_main|main)\.(old|new)_copy\.")
+
+
+def is_copier_scratch(project: Path) -> bool:
+    """True inside the temporary copies Copier renders to compute an update's diff."""
+    return any(_COPIER_SCRATCH.match(part.name) for part in (project, *project.parents))
+
+
 def main() -> None:
     project = Path.cwd()
+    if is_copier_scratch(project):
+        return
     ensure_git(project)
     lock_dependencies(project)
 
