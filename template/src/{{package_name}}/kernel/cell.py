@@ -66,8 +66,8 @@ class Cell:
     commands: Mapping[type[Command[Any]], CommandHandler] = field(default_factory=dict)
     events: Mapping[type[Event], EventHandler] = field(default_factory=dict)
     public: tuple[Public, ...] = ()
-    # Commands of other cells this cell sends: least-privilege NATS accounts
-    # (`topology nats-config`) allow a process exactly these.
+    # Commands of other cells this cell's handlers send. The bus refuses any
+    # other, in memory as on NATS (least-privilege users from `topology deploy`).
     sends: tuple[type[Command[Any]], ...] = ()
 
     def __post_init__(self) -> None:

@@ -51,6 +51,16 @@ class UnavailableError(BusError):
     code = "unavailable"
 
 
+class UndeclaredError(BusError):
+    """A handler sent a command its cell does not declare, or published another cell's event.
+
+    Refused in process exactly as the NATS permissions of `topology deploy`
+    refuse it, so a cell that works in one process keeps working once moved out.
+    """
+
+    code = "undeclared"
+
+
 class SerializationError(BusError):
     """A message could not be encoded or decoded with its contract."""
 

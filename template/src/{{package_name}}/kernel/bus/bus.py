@@ -35,6 +35,7 @@ from ..errors import (
     HandlerFailedError,
     RejectedError,
     UnavailableError,
+    UndeclaredError,
 )
 from . import metrics
 from .codec import ERROR_TYPE, decode, encode, error_body, error_from_body
@@ -67,6 +68,7 @@ class Bus:
         self.cells: list[str] = []
         self._accepting = False
         self._reply_types: dict[type[Any], tuple[str, str, type[Reply]]] = {}
+        self._sends: dict[str, frozenset[type[Command[Any]]]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Bus:
 
     async def register(self, cell: Cell) -> None:
         """Serve the cell's commands and subscribe the cell to its events."""
+        self._sends[cell.name] = frozenset(cell.sends)
         for command_cls, command_handler in cell.commands.items():
             message_type = message_type_of(command_cls)
             responder = self._responder(cell.name, command_cls, command_handler)
@@ -234,6 +237,8 @@ class Bus:
     def _context(self, cell: str, envelope: Envelope) -> HandlerContext:
         return HandlerContext(
             self,
+            cell=cell,
+            sends=self._sends.get(cell, frozenset()),
             correlation_id=envelope.correlationid,
             traceparent=envelope.traceparent,
             deadline=envelope.deadline,
@@ -315,7 +320,7 @@ def _as_bus_error(error: Exception, message_type: str) -> BusError:
 def _log_failure(cell: str, envelope: Envelope, failure: BusError, error: Exception) -> None:
     """Rejections are business as usual (info); surprises keep their traceback (error)."""
     unexpected = isinstance(failure, HandlerFailedError) and not isinstance(error, BusError)
-    if unexpected:
+    if unexpected or isinstance(failure, UndeclaredError):  # a bug in the cell
         level = logging.ERROR
     elif isinstance(failure, RejectedError):
         level = logging.INFO

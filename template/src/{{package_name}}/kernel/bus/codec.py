@@ -19,6 +19,7 @@ from ..errors import (
     RejectedError,
     SerializationError,
     UnavailableError,
+    UndeclaredError,
 )
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -46,6 +47,7 @@ ERRORS_BY_CODE: dict[str, type[BusError]] = {
         HandlerFailedError,
         UnavailableError,
         SerializationError,
+        UndeclaredError,
     )
 }
 

@@ -4,11 +4,18 @@
 What a handler sends or publishes carries the incoming message's correlation id
 and trace, and a command sent from a handler gets at most the time left before
 the incoming deadline, so one slow hop cannot outlive the request that caused it.
+
+A handler may send only the commands its cell declares in `Cell.sends` and
+publish only its own cell's events (types named `<cell>.…`). The NATS
+permissions that `topology deploy` writes allow a process exactly that, so the
+same rule holds in memory: a cell that breaks it fails in its first test, not
+the day it moves out of the process.
 """
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..contracts import Command, Event, Reply
+from ..contracts import Command, Event, Reply, message_type_of
+from ..errors import UndeclaredError
 from .envelope import remaining
 
 if TYPE_CHECKING:
@@ -18,20 +25,32 @@ ReplyT = TypeVar("ReplyT", bound=Reply)
 
 
 class HandlerContext:
-    """Implements `kernel.cell.Context` for one incoming message."""
+    """Implements `kernel.cell.Context` for one incoming message to one cell."""
 
-    __slots__ = ("_bus", "_correlation_id", "_deadline", "_source", "_traceparent")
+    __slots__ = (
+        "_bus",
+        "_cell",
+        "_correlation_id",
+        "_deadline",
+        "_sends",
+        "_source",
+        "_traceparent",
+    )
 
     def __init__(
         self,
         bus: "Bus",
         *,
+        cell: str,
+        sends: frozenset[type[Command[Any]]],
         correlation_id: str,
         traceparent: str,
         deadline: float | None,
         source: str,
     ) -> None:
         self._bus = bus
+        self._cell = cell
+        self._sends = sends
         self._correlation_id = correlation_id
         self._traceparent = traceparent
         self._deadline = deadline
@@ -42,6 +61,11 @@ class HandlerContext:
         return self._correlation_id
 
     async def send(self, command: Command[ReplyT], /) -> ReplyT:
+        if type(command) not in self._sends:
+            raise UndeclaredError(
+                f"cell {self._cell!r} sends {message_type_of(type(command))} "
+                "without declaring it in Cell.sends"
+            )
         left = remaining(self._deadline)
         return await self._bus.dispatch_send(
             command,
@@ -52,6 +76,12 @@ class HandlerContext:
         )
 
     async def publish(self, event: Event, /) -> None:
+        message_type = message_type_of(type(event))
+        if message_type.partition(".")[0] != self._cell:
+            raise UndeclaredError(
+                f"cell {self._cell!r} may publish only its own events "
+                f"({self._cell}.*), not {message_type}"
+            )
         await self._bus.dispatch_publish(
             event,
             correlation_id=self._correlation_id,
