@@ -65,3 +65,23 @@ class SerializationError(BusError):
     """A message could not be encoded or decoded with its contract."""
 
     code = "serialization_failed"
+
+
+_BY_CODE: dict[str, type[BusError]] = {
+    cls.code: cls
+    for cls in (
+        NoHandlerError,
+        DeadlineExceededError,
+        HandlerFailedError,
+        UnavailableError,
+        UndeclaredError,
+        SerializationError,
+    )
+}
+
+
+def error_for(code: str, detail: str, reason: str = "") -> BusError:
+    """The typed error a code from the wire stands for (an unknown code: `HandlerFailedError`)."""
+    if code == RejectedError.code:
+        return RejectedError(reason, detail)
+    return _BY_CODE.get(code, HandlerFailedError)(detail)

@@ -11,16 +11,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import (
-    BusError,
-    DeadlineExceededError,
-    HandlerFailedError,
-    NoHandlerError,
-    RejectedError,
-    SerializationError,
-    UnavailableError,
-    UndeclaredError,
-)
+from ..errors import BusError, RejectedError, SerializationError, error_for
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -37,19 +28,6 @@ class ErrorBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     code: str
     detail: str
     reason: str = ""
-
-
-ERRORS_BY_CODE: dict[str, type[BusError]] = {
-    cls.code: cls
-    for cls in (
-        NoHandlerError,
-        DeadlineExceededError,
-        HandlerFailedError,
-        UnavailableError,
-        SerializationError,
-        UndeclaredError,
-    )
-}
 
 
 def encode(message: msgspec.Struct) -> bytes:
@@ -82,6 +60,4 @@ def error_body(error: BusError) -> bytes:
 def error_from_body(data: bytes) -> BusError:
     """The typed error a wire error stands for (unknown codes become HandlerFailedError)."""
     body = decode(data, ErrorBody)
-    if body.code == RejectedError.code:
-        return RejectedError(body.reason, body.detail)
-    return ERRORS_BY_CODE.get(body.code, HandlerFailedError)(body.detail)
+    return error_for(body.code, body.detail, body.reason)

@@ -4,7 +4,10 @@
 Each frame is a 4-byte big-endian length and a msgspec MessagePack body (never
 pickle: a hostile worker's bytes are decoded as plain data, strictly, into
 these structs). The worker speaks first with `Hello` (its layers and level),
-then answers each `Call` with one `Outcome`.
+then answers each `Call` with one `Outcome`. While it handles a call, the
+worker may ask the parent to send a command for it (`Send`); the parent checks
+it against the cell's declaration, sends it on the bus, and answers with one
+`Answer` before the worker goes on.
 """
 
 import struct
@@ -81,7 +84,23 @@ class Outcome(msgspec.Struct, frozen=True, tag=True):
     failure: str = ""  # what went wrong inside, for the parent's log only
 
 
-Frame = Hello | Call | Outcome
+class Send(msgspec.Struct, frozen=True, tag=True):
+    """A command the handler sends to another cell, encoded with its contract."""
+
+    message_type: str
+    data: bytes
+
+
+class Answer(msgspec.Struct, frozen=True, tag=True):
+    """The parent's answer to a `Send`: the reply (`data`) or an error (`code` set)."""
+
+    data: bytes = b""
+    code: str = ""
+    reason: str = ""
+    detail: str = ""
+
+
+Frame = Hello | Call | Outcome | Send | Answer
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Frame)
 

@@ -10,7 +10,10 @@ service refuses to start below the cell's `min_level`, with the reason) and
 the cell is replaced by a copy whose handlers forward the encoded message to
 the pool; the reply and any events the handler published come back encoded
 and are checked against their contracts here before the bus sees them (a
-sandboxed cell may publish only the events its own package defines).
+sandboxed cell may publish only the events its own package defines). A
+command the handler sends comes back the same way, mid-call: it must be one
+the cell declares in `Cell.sends`, is decoded strictly with its contract, and
+is sent on the bus with the incoming message's context.
 Other cells pass through unchanged.
 """
 
@@ -25,10 +28,10 @@ from typing import Any
 from ..bus.codec import decode, encode
 from ..cell import Cell, CommandHandler, Context, EventHandler
 from ..contracts import Command, Event, message_type_of, reply_type_of
-from ..errors import HandlerFailedError
+from ..errors import BusError, HandlerFailedError, RejectedError, UndeclaredError
 from ..topology import Topology
-from .frames import Published, Target
-from .pool import SandboxPool, SandboxRefusedError, refusal
+from .frames import Answer, Published, Send, Target
+from .pool import SandboxPool, SandboxRefusedError, Sender, refusal
 from .probe import probe
 from .readiness import track, untrack
 
@@ -73,9 +76,38 @@ def preflight(topology: Topology, cells: Sequence[Cell]) -> None:
 
 def proxied(cell: Cell, pool: SandboxPool, publishable: Mapping[str, type[Event]]) -> Cell:
     """A copy of `cell` whose handlers run in `pool` and may publish only `publishable`."""
-    commands = {cls: _command_proxy(pool, cls, publishable) for cls in cell.commands}
-    events = {cls: _event_proxy(pool, cls, publishable) for cls in cell.events}
+    rules = _Rules(cell.name, publishable, {message_type_of(c): c for c in cell.sends})
+    commands = {cls: _command_proxy(pool, cls, rules) for cls in cell.commands}
+    events = {cls: _event_proxy(pool, cls, rules) for cls in cell.events}
     return dataclasses.replace(cell, commands=commands, events=events)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rules:
+    """What a sandboxed cell may publish and send, by message type."""
+
+    cell: str
+    publishable: Mapping[str, type[Event]]
+    sendable: Mapping[str, type[Command[Any]]]
+
+    def sender(self, context: Context) -> Sender:
+        """Sends a worker's command on the bus, in `context`, if the cell declares it."""
+
+        async def send(request: Send) -> Answer:
+            try:
+                command_cls = self.sendable.get(request.message_type)
+                if command_cls is None:
+                    raise UndeclaredError(
+                        f"cell {self.cell!r} sends {request.message_type[:200]} "
+                        "without declaring it in Cell.sends"
+                    )
+                reply = await context.send(decode(request.data, command_cls))
+                return Answer(data=encode(reply))
+            except BusError as error:
+                reason = error.reason if isinstance(error, RejectedError) else ""
+                return Answer(code=error.code, reason=reason, detail=error.detail)
+
+        return send
 
 
 def own_events(package: str) -> dict[str, type[Event]]:
@@ -124,28 +156,30 @@ def _import_root(module_name: str) -> list[str]:
 
 
 def _command_proxy(
-    pool: SandboxPool, command_cls: type[Command[Any]], publishable: Mapping[str, type[Event]]
+    pool: SandboxPool, command_cls: type[Command[Any]], rules: _Rules
 ) -> CommandHandler:
     message_type = message_type_of(command_cls)
     reply_cls = reply_type_of(command_cls)
 
     async def forward(command: Any, context: Context) -> Any:
-        outcome = await pool.call("command", message_type, encode(command), context.correlation_id)
+        outcome = await pool.call(
+            "command", message_type, encode(command), context.correlation_id, rules.sender(context)
+        )
         reply = decode(outcome.data, reply_cls)
-        await _publish(outcome.events, publishable, context)
+        await _publish(outcome.events, rules.publishable, context)
         return reply
 
     return forward
 
 
-def _event_proxy(
-    pool: SandboxPool, event_cls: type[Event], publishable: Mapping[str, type[Event]]
-) -> EventHandler:
+def _event_proxy(pool: SandboxPool, event_cls: type[Event], rules: _Rules) -> EventHandler:
     message_type = message_type_of(event_cls)
 
     async def forward(event: Any, context: Context) -> None:
-        outcome = await pool.call("event", message_type, encode(event), context.correlation_id)
-        await _publish(outcome.events, publishable, context)
+        outcome = await pool.call(
+            "event", message_type, encode(event), context.correlation_id, rules.sender(context)
+        )
+        await _publish(outcome.events, rules.publishable, context)
 
     return forward
 

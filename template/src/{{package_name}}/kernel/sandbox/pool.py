@@ -24,29 +24,30 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
-from ..bus.codec import ERRORS_BY_CODE
 from ..errors import (
     BusError,
     DeadlineExceededError,
     HandlerFailedError,
-    RejectedError,
     UnavailableError,
+    error_for,
 )
 from ..topology import TopologyError
 from .frames import (
     HEADER,
     MAX_FRAME,
+    Answer,
     Call,
     CallKind,
     Hello,
     Layer,
     Outcome,
+    Send,
     Setup,
     Target,
     pack,
@@ -59,6 +60,9 @@ WORKER_MODULE = f"{__package__}.worker"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
 RESPAWN_ATTEMPTS = 3
 logger = logging.getLogger(__name__)
+
+# Sends a handler's command for it and answers; see `frames.Send`.
+Sender = Callable[[Send], Awaitable[Answer]]
 
 
 class SandboxRefusedError(TopologyError):
@@ -78,15 +82,21 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    async def read_frame(self) -> Hello | Outcome:
+    async def read_frame(self) -> Hello | Outcome | Send:
         assert self.process.stdout is not None  # noqa: S101 - always piped
         (size,) = HEADER.unpack(await self.process.stdout.readexactly(HEADER.size))
         if size > MAX_FRAME:
             raise ConnectionError(f"frame of {size} bytes exceeds the limit")
         frame = unpack(await self.process.stdout.readexactly(size))
-        if isinstance(frame, Call):
-            raise ConnectionError("the worker sent a call")
+        if isinstance(frame, Call | Answer):
+            raise ConnectionError(f"the worker sent a {type(frame).__name__.lower()}")
         return frame
+
+    async def write_frame(self, frame: Call | Answer) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None  # noqa: S101 - always piped
+        stdin.write(pack(frame))
+        await stdin.drain()
 
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
@@ -138,9 +148,18 @@ class SandboxPool:
             raise failures[0]
 
     async def call(
-        self, kind: CallKind, message_type: str, data: bytes, correlation_id: str
+        self,
+        kind: CallKind,
+        message_type: str,
+        data: bytes,
+        correlation_id: str,
+        sender: Sender | None = None,
     ) -> Outcome:
-        """Run one message in a worker; raise a `kernel.errors` type on failure."""
+        """Run one message in a worker; raise a `kernel.errors` type on failure.
+
+        `sender` answers the commands the handler sends while it runs; without
+        one, each is refused. The call's deadline covers those sends too.
+        """
         if self._closed:
             raise UnavailableError(f"sandbox {self.name}: closed")
         if not self._workers and self.problem:
@@ -149,11 +168,11 @@ class SandboxPool:
         call = Call(kind, message_type, data, correlation_id)
         try:
             async with asyncio.timeout(self.policy.timeout):
-                stdin = worker.process.stdin
-                assert stdin is not None  # noqa: S101 - always piped
-                stdin.write(pack(call))
-                await stdin.drain()
+                await worker.write_frame(call)
                 outcome = await worker.read_frame()
+                while isinstance(outcome, Send):
+                    await worker.write_frame(await _answer(sender, outcome))
+                    outcome = await worker.read_frame()
         except TimeoutError:
             self._replace(worker)
             raise DeadlineExceededError(
@@ -295,9 +314,14 @@ def refusal(cell: str, level: int, layers: Sequence[Layer], minimum: int) -> str
     )
 
 
+async def _answer(sender: Sender | None, request: Send) -> Answer:
+    """The answer to a worker's send: the sender's, or a refusal when there is none."""
+    if sender is None:
+        return Answer(code=UnavailableError.code, detail="sandbox: this call cannot send commands")
+    return await sender(request)
+
+
 def _as_error(cell: str, outcome: Outcome) -> BusError:
     if outcome.failure:
         logger.warning("sandboxed cell %s: %s", cell, outcome.failure)
-    if outcome.code == RejectedError.code:
-        return RejectedError(outcome.reason, outcome.detail)
-    return ERRORS_BY_CODE.get(outcome.code, HandlerFailedError)(outcome.detail)
+    return error_for(outcome.code, outcome.detail, outcome.reason)

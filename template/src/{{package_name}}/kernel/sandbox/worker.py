@@ -20,16 +20,38 @@ import msgspec
 
 from ..cell import Cell
 from ..contracts import Command, Event, message_type_of, reply_type_of
-from ..errors import BusError, HandlerFailedError, RejectedError, UnavailableError
-from .frames import HEADER, MAX_FRAME, Call, Hello, Outcome, Published, Setup, Target, pack, unpack
+from ..errors import BusError, HandlerFailedError, RejectedError, UnavailableError, error_for
+from .frames import (
+    HEADER,
+    MAX_FRAME,
+    Answer,
+    Call,
+    Hello,
+    Outcome,
+    Published,
+    Send,
+    Setup,
+    Target,
+    pack,
+    unpack,
+)
 from .layers import confine, level_of
 
 
 class SandboxContext:
-    """The `Context` of a sandboxed handler: events are collected for the parent to publish."""
+    """The `Context` of a sandboxed handler.
 
-    def __init__(self, correlation_id: str) -> None:
+    Events are collected for the parent to check and publish after the call.
+    A command goes to the parent as a `Send` frame, and the handler waits for
+    the `Answer`: the parent checks it against `Cell.sends` and its contract,
+    then sends it on the bus. Reading the answer blocks the worker's loop,
+    which is idle anyway (one call at a time), so sends run one after another.
+    """
+
+    def __init__(self, correlation_id: str, frames: "_Frames", out: int) -> None:
         self._correlation_id = correlation_id
+        self._frames = frames
+        self._out = out
         self.published: list[Published] = []
 
     @property
@@ -37,7 +59,15 @@ class SandboxContext:
         return self._correlation_id
 
     async def send(self, command: Command[Any], /) -> Any:
-        raise UnavailableError("a sandboxed handler cannot send commands; publish an event")
+        command_cls = type(command)
+        _write(self._out, pack(Send(message_type_of(command_cls), msgspec.json.encode(command))))
+        body = self._frames.next()
+        answer = unpack(body) if body is not None else None
+        if not isinstance(answer, Answer):
+            raise UnavailableError("sandbox: the parent did not answer the send")
+        if answer.code:
+            raise error_for(answer.code, answer.detail, answer.reason)
+        return msgspec.json.decode(answer.data, type=reply_type_of(command_cls))
 
     async def publish(self, event: Event, /) -> None:
         data = msgspec.json.encode(event)
@@ -115,11 +145,12 @@ async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames",
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        _write(out, pack(await _handle(call, routes.get((call.kind, call.message_type)))))
+        context = SandboxContext(call.correlation_id, frames, out)
+        route = routes.get((call.kind, call.message_type))
+        _write(out, pack(await _handle(call, route, context)))
 
 
-async def _handle(call: Call, route: _Route | None) -> Outcome:
-    context = SandboxContext(call.correlation_id)
+async def _handle(call: Call, route: _Route | None, context: SandboxContext) -> Outcome:
     try:
         if route is None:
             raise LookupError(f"this cell does not handle {call.kind} {call.message_type}")
