@@ -102,6 +102,21 @@ def test_cell_over_budget_fails_cell_check(project: Path) -> None:
     sh(project, "uv", "run", COMMAND, "cell", "check")
 
 
+def test_misnamed_event_fails_cell_check(project: Path) -> None:
+    contracts = project / "src" / "my_service" / "cells" / "payments" / "contracts.py"
+    original = contracts.read_text()
+    try:
+        contracts.write_text(original.replace('"payments.PaymentCaptured.v1"', '"billing.Paid.v1"'))
+        result = sh(project, "uv", "run", COMMAND, "cell", "check", expect=1)
+        assert (
+            "FAIL payments: defines event billing.Paid.v1; only events named payments.… "
+            "can be published"
+        ) in result.stderr
+    finally:
+        contracts.write_text(original)
+    sh(project, "uv", "run", COMMAND, "cell", "check")
+
+
 def prompt_cell_new(project: Path) -> pexpect.spawn:
     """`cell new` in a pseudo-terminal, so it prompts like it does for a person."""
     env = {**generated_env(), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}

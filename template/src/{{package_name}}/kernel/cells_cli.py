@@ -11,6 +11,7 @@ import typer
 from .. import COMMAND_NAME
 from . import budget, scaffold
 from .cell import Risk
+from .message_names import misnamed_messages
 from .registry import PACKAGE, load_cells
 from .topology import Placement, TopologyError, load_topology
 
@@ -149,7 +150,7 @@ def list_cells() -> None:
 
 @app.command()
 def check() -> None:
-    """Fail on a cell over its size budget or importing another cell's internals."""
+    """Fail on a cell over its size budget, reaching into another cell, or misnaming a message."""
     project = _project()
     try:
         limit = budget.read_budget(project.root / "pyproject.toml")
@@ -170,6 +171,8 @@ def check() -> None:
                 "split the cell or move code out"
             )
         problems += [f"{cell.name}: {line}" for line in report.boundary_breaks]
+        cell_package = f"{PACKAGE}.cells.{cell.name}"
+        problems += [f"{cell.name}: {line}" for line in misnamed_messages(cell, cell_package)]
     for problem in problems:
         typer.echo(f"FAIL {problem}", err=True)
     if problems:

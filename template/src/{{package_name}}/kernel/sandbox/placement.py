@@ -29,6 +29,7 @@ from ..bus.codec import decode, encode
 from ..cell import Cell, CommandHandler, Context, EventHandler
 from ..contracts import Command, Event, message_type_of, reply_type_of
 from ..errors import BusError, HandlerFailedError, RejectedError, UndeclaredError
+from ..message_names import defined_events
 from ..topology import Topology
 from .frames import Answer, Published, Send, Target
 from .pool import SandboxPool, SandboxRefusedError, Sender, refusal
@@ -116,15 +117,7 @@ def own_events(package: str) -> dict[str, type[Event]]:
     A compromised worker must not speak for another cell (announce a payment,
     say), so an event of any other package is refused.
     """
-    found: dict[str, type[Event]] = {}
-    pending = list(Event.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending += cls.__subclasses__()
-        inside = cls.__module__ == package or cls.__module__.startswith(f"{package}.")
-        if inside and "message_type" in vars(cls):
-            found[cls.message_type] = cls
-    return found
+    return {message_type_of(cls): cls for cls in defined_events(package)}
 
 
 def locate(cell: Cell) -> tuple[Target, list[str]]:
