@@ -12,6 +12,7 @@ same rule holds in memory: a cell that breaks it fails in its first test, not
 the day it moves out of the process.
 """
 
+import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..contracts import Command, Event, Reply, message_type_of
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .bus import Bus
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
+logger = logging.getLogger(__name__)
 
 
 class HandlerContext:
@@ -62,7 +64,7 @@ class HandlerContext:
 
     async def send(self, command: Command[ReplyT], /) -> ReplyT:
         if type(command) not in self._sends:
-            raise UndeclaredError(
+            raise _refused(
                 f"cell {self._cell!r} sends {message_type_of(type(command))} "
                 "without declaring it in Cell.sends"
             )
@@ -78,7 +80,7 @@ class HandlerContext:
     async def publish(self, event: Event, /) -> None:
         message_type = message_type_of(type(event))
         if message_type.partition(".")[0] != self._cell:
-            raise UndeclaredError(
+            raise _refused(
                 f"cell {self._cell!r} may publish only its own events "
                 f"({self._cell}.*), not {message_type}"
             )
@@ -89,3 +91,9 @@ class HandlerContext:
             traceparent=self._traceparent,
             source=self._source,
         )
+
+
+def _refused(detail: str) -> UndeclaredError:
+    """The refusal, logged here too: a handler that swallows it still leaves a trace."""
+    logger.warning("bus: %s", detail)
+    return UndeclaredError(detail)

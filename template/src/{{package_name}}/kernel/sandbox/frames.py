@@ -7,7 +7,10 @@ these structs). The worker speaks first with `Hello` (its layers and level),
 then answers each `Call` with one `Outcome`. While it handles a call, the
 worker may ask the parent to send a command for it (`Send`); the parent checks
 it against the cell's declaration, sends it on the bus, and answers with one
-`Answer` before the worker goes on.
+`Answer` before the worker goes on. `Send` and `Outcome` repeat the number of
+the `Call` they belong to: a frame with any other number means the worker is
+out of step (buggy or hostile), and the service replaces it rather than hand
+one caller's reply to another.
 """
 
 import struct
@@ -19,6 +22,7 @@ from .policy import SandboxPolicy
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024  # larger frames from a worker count as a violation
+FRAME_MARGIN = 64 * 1024  # room for a frame's other fields next to its message bytes
 
 LayerStatus = Literal["on", "off", "unavailable", "failed"]
 CallKind = Literal["command", "event"]
@@ -65,6 +69,7 @@ class Call(msgspec.Struct, frozen=True, tag=True):
     message_type: str
     data: bytes
     correlation_id: str
+    number: int = 0  # repeated by the call's `Send` and `Outcome` frames
 
 
 class Published(msgspec.Struct, frozen=True):
@@ -82,6 +87,7 @@ class Outcome(msgspec.Struct, frozen=True, tag=True):
     reason: str = ""
     detail: str = ""
     failure: str = ""  # what went wrong inside, for the parent's log only
+    number: int = 0  # the `Call` this answers
 
 
 class Send(msgspec.Struct, frozen=True, tag=True):
@@ -89,6 +95,7 @@ class Send(msgspec.Struct, frozen=True, tag=True):
 
     message_type: str
     data: bytes
+    number: int = 0  # the `Call` being handled
 
 
 class Answer(msgspec.Struct, frozen=True, tag=True):

@@ -19,6 +19,7 @@ Other cells pass through unchanged.
 
 import asyncio
 import dataclasses
+import logging
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -37,6 +38,7 @@ from .probe import probe
 from .readiness import track, untrack
 
 PACKAGE = __package__.partition(".")[0]
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -98,10 +100,12 @@ class _Rules:
             try:
                 command_cls = self.sendable.get(request.message_type)
                 if command_cls is None:
-                    raise UndeclaredError(
+                    undeclared = UndeclaredError(
                         f"cell {self.cell!r} sends {request.message_type[:200]} "
                         "without declaring it in Cell.sends"
                     )
+                    logger.warning("sandbox: %s", undeclared.detail)  # seen even if swallowed
+                    raise undeclared
                 reply = await context.send(decode(request.data, command_cls))
                 return Answer(data=encode(reply))
             except BusError as error:

@@ -34,11 +34,13 @@ from ..errors import (
     BusError,
     DeadlineExceededError,
     HandlerFailedError,
+    SerializationError,
     UnavailableError,
     error_for,
 )
 from ..topology import TopologyError
 from .frames import (
+    FRAME_MARGIN,
     HEADER,
     MAX_FRAME,
     Answer,
@@ -59,6 +61,7 @@ PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
 RESPAWN_ATTEMPTS = 3
+REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reaped
 logger = logging.getLogger(__name__)
 
 # Sends a handler's command for it and answers; see `frames.Send`.
@@ -89,7 +92,7 @@ class Worker:
             raise ConnectionError(f"frame of {size} bytes exceeds the limit")
         frame = unpack(await self.process.stdout.readexactly(size))
         if isinstance(frame, Call | Answer):
-            raise ConnectionError(f"the worker sent a {type(frame).__name__.lower()}")
+            raise ConnectionError(f"the worker sent a frame only the service sends ({frame!r:.80})")
         return frame
 
     async def write_frame(self, frame: Call | Answer) -> None:
@@ -106,8 +109,21 @@ class Worker:
             for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
                 with contextlib.suppress(ProcessLookupError):
                     kill(self.process.pid, signal.SIGKILL)
-            await self.process.wait()
+            try:
+                async with asyncio.timeout(REAP_TIMEOUT):
+                    with contextlib.suppress(OSError):
+                        await self._discard_output()
+                    await self.process.wait()
+            except TimeoutError:  # its pipe is held open elsewhere; the child watcher reaps it
+                logger.error("sandbox: worker %d did not close its pipe after SIGKILL", self.pid)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    async def _discard_output(self) -> None:
+        """Read what the worker left unread: `wait()` returns only once its stdout is at
+        end of file, and a full read buffer pauses reading before it gets there."""
+        if self.process.stdout is not None:
+            while await self.process.stdout.read(65536):
+                pass
 
 
 def allowlist(extra: list[str]) -> list[str]:
@@ -164,20 +180,28 @@ class SandboxPool:
             raise UnavailableError(f"sandbox {self.name}: closed")
         if not self._workers and self.problem:
             raise UnavailableError(f"sandbox {self.name}: {self.problem}")
+        if len(data) > MAX_FRAME - FRAME_MARGIN:
+            raise SerializationError(
+                f"{message_type}: {len(data)} bytes exceed the sandbox frame limit of {MAX_FRAME}"
+            )
         worker = await self._idle.get()
-        call = Call(kind, message_type, data, correlation_id)
+        call = Call(kind, message_type, data, correlation_id, number=worker.calls + 1)
+        waiting_on: Send | None = None
         try:
             async with asyncio.timeout(self.policy.timeout):
                 await worker.write_frame(call)
                 outcome = await worker.read_frame()
-                while isinstance(outcome, Send):
+                while isinstance(outcome, Send) and outcome.number == call.number:
+                    waiting_on = outcome
                     await worker.write_frame(await _answer(sender, outcome))
+                    waiting_on = None
                     outcome = await worker.read_frame()
         except TimeoutError:
             self._replace(worker)
+            during = f" waiting for {waiting_on.message_type[:200]}" if waiting_on else ""
             raise DeadlineExceededError(
                 f"{message_type}: the sandboxed handler passed its {self.policy.timeout:g} s "
-                "deadline; its worker was killed"
+                f"deadline{during}; its worker was killed"
             ) from None
         except (ConnectionError, EOFError, msgspec.DecodeError) as error:
             cause = await self._death(worker, error)
@@ -189,9 +213,13 @@ class SandboxPool:
         except BaseException:  # cancelled by the caller's deadline: the worker is mid-call
             self._replace(worker)
             raise
-        if not isinstance(outcome, Outcome):
+        if not isinstance(outcome, Outcome) or outcome.number != call.number:
+            # Out of step: what it sent may belong to another call. Never pass it on.
             self._replace(worker)
-            raise HandlerFailedError(f"{message_type}: the sandbox worker broke the protocol")
+            logger.error("sandbox %s: worker %d broke the protocol", self.name, worker.pid)
+            raise HandlerFailedError(
+                f"{message_type}: the sandbox worker broke the protocol; it was replaced"
+            )
         worker.calls += 1
         if worker.calls >= self.policy.recycle_after:
             self._replace(worker)
@@ -318,7 +346,14 @@ async def _answer(sender: Sender | None, request: Send) -> Answer:
     """The answer to a worker's send: the sender's, or a refusal when there is none."""
     if sender is None:
         return Answer(code=UnavailableError.code, detail="sandbox: this call cannot send commands")
-    return await sender(request)
+    answer = await sender(request)
+    if len(answer.data) > MAX_FRAME - FRAME_MARGIN:
+        return Answer(
+            code=SerializationError.code,
+            detail=f"{request.message_type[:200]}: the reply's {len(answer.data)} bytes exceed "
+            f"the sandbox frame limit of {MAX_FRAME}",
+        )
+    return answer
 
 
 def _as_error(cell: str, outcome: Outcome) -> BusError:

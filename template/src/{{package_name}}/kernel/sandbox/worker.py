@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import os
 import sys
+import threading
 import traceback
 from typing import Any, NamedTuple
 
@@ -45,26 +46,32 @@ class SandboxContext:
     A command goes to the parent as a `Send` frame, and the handler waits for
     the `Answer`: the parent checks it against `Cell.sends` and its contract,
     then sends it on the bus. Reading the answer blocks the worker's loop,
-    which is idle anyway (one call at a time), so sends run one after another.
+    which is idle anyway (one call at a time), so sends run one after another;
+    the lock keeps threads of one handler from interleaving their frames.
     """
 
-    def __init__(self, correlation_id: str, frames: "_Frames", out: int) -> None:
-        self._correlation_id = correlation_id
+    def __init__(self, call: Call, frames: "_Frames", out: int) -> None:
+        self._call = call
         self._frames = frames
         self._out = out
+        self._pipe = threading.Lock()
         self.published: list[Published] = []
 
     @property
     def correlation_id(self) -> str:
-        return self._correlation_id
+        return self._call.correlation_id
 
     async def send(self, command: Command[Any], /) -> Any:
         command_cls = type(command)
-        _write(self._out, pack(Send(message_type_of(command_cls), msgspec.json.encode(command))))
-        body = self._frames.next()
+        request = Send(
+            message_type_of(command_cls), msgspec.json.encode(command), self._call.number
+        )
+        with self._pipe:
+            _write(self._out, pack(request))
+            body = self._frames.next()
         answer = unpack(body) if body is not None else None
         if not isinstance(answer, Answer):
-            raise UnavailableError("sandbox: the parent did not answer the send")
+            raise UnavailableError("sandbox: the service sent no answer to the send")
         if answer.code:
             raise error_for(answer.code, answer.detail, answer.reason)
         return msgspec.json.decode(answer.data, type=reply_type_of(command_cls))
@@ -145,9 +152,9 @@ async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames",
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        context = SandboxContext(call.correlation_id, frames, out)
-        route = routes.get((call.kind, call.message_type))
-        _write(out, pack(await _handle(call, route, context)))
+        context = SandboxContext(call, frames, out)
+        outcome = await _handle(call, routes.get((call.kind, call.message_type)), context)
+        _write(out, pack(msgspec.structs.replace(outcome, number=call.number)))
 
 
 async def _handle(call: Call, route: _Route | None, context: SandboxContext) -> Outcome:
