@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import render_defaults, run
+from conftest import TEMPLATE, render_defaults, run
 
 BIN = Path(sys.executable).parent
 
@@ -57,3 +57,43 @@ def test_every_job_declares_least_privilege(github_dir: Path) -> None:
             # Only the release image job may write, and only packages (the registry).
             expected = {"packages"} if (workflow.name, name) == ("release.yml", "image") else set()
             assert writes == expected, f"{workflow.name}:{name}"
+
+
+def _ci_jobs(github_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    jobs: dict[str, Any] = yaml.safe_load((github_dir / "workflows" / "ci.yml").read_text())["jobs"]
+    return jobs
+
+
+def _commands(job: dict[str, Any]) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_ci_runs_the_gate_command_then_the_newer_pythons(github_dir: Path) -> None:
+    jobs = _ci_jobs(github_dir)
+    assert "uv run my-service gate" in _commands(jobs["gate"])
+    assert jobs["gate"]["steps"][1]["with"]["python-version"] == "3.11"
+    assert jobs["tests"]["strategy"]["matrix"]["python"] == ["3.12", "3.13"]
+
+
+def test_ci_for_the_newest_python_has_only_the_gate(tmp_path: Path) -> None:
+    from copier import run_copy
+
+    run_copy(
+        str(TEMPLATE),
+        str(tmp_path),
+        data={"python_min": "3.13", "command_name": "shop"},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    jobs = _ci_jobs(tmp_path / ".github")
+    assert set(jobs) == {"gate", "docs"}
+    assert "uv run shop gate" in _commands(jobs["gate"])
+    workflow = str(tmp_path / ".github" / "workflows" / "ci.yml")
+    run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", workflow],
+        tmp_path,
+    )
