@@ -1,0 +1,51 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Writing generated files all or nothing.
+
+Commands that write files (snapshots, diagrams, deploy files, `topology.toml`
+edits) must not leave half a result behind when a disk fills up or a path is
+wrong. Each file is first written to a temporary file beside its target; only
+when every one is written are they moved into place with `os.replace`, which
+is atomic on one file system. The standard library has the pieces but no
+"write these files or none" call, hence these few lines.
+"""
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def write_files(files: Mapping[Path, str]) -> None:
+    """Write every file (UTF-8) or, on an OSError, none of them, and re-raise."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, text in files.items():
+            if target.is_dir():
+                raise IsADirectoryError(f"{target} is a directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            staged.append((temporary, target))
+            os.chmod(temporary, _mode_for(target))
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+    except BaseException:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    for temporary, target in staged:
+        os.replace(temporary, target)
+
+
+def _mode_for(target: Path) -> int:
+    """The target's current permissions, or what a plain `open()` would give it."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace one file's text atomically: readers see the old or the new file."""
+    write_files({path: text})
