@@ -25,7 +25,7 @@ def write_files(files: Mapping[Path, str]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             staged.append((temporary, target))
-            os.chmod(temporary, _mode_for(target))
+            Path(temporary).chmod(_mode_for(target))
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
                 stream.write(text)
     except BaseException:
@@ -33,7 +33,7 @@ def write_files(files: Mapping[Path, str]) -> None:
             Path(temporary).unlink(missing_ok=True)
         raise
     for temporary, target in staged:
-        os.replace(temporary, target)
+        Path(temporary).replace(target)
 
 
 def _mode_for(target: Path) -> int:

@@ -111,11 +111,26 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     try:
         return decoder.decode(body)
     except UnicodeDecodeError:
-        raise Problem(400, "body: expected UTF-8 encoded JSON") from None
+        raise Problem(400, _NOT_UTF8) from None
     except msgspec.ValidationError as error:
         raise Problem(422, _explain(str(error)), reason="invalid_body") from None
     except msgspec.DecodeError as error:
+        # msgspec >= 0.23 reports bad UTF-8 as a DecodeError; the check costs
+        # nothing on the success path.
+        if not _is_utf8(body):
+            raise Problem(400, _NOT_UTF8) from None
         raise Problem(400, f"body: malformed JSON ({error})") from None
+
+
+_NOT_UTF8 = "body: expected UTF-8 encoded JSON"
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _explain(message: str) -> str:
