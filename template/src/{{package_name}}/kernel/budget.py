@@ -32,11 +32,22 @@ class CellReport:
 
 
 def read_budget(pyproject: Path) -> int:
-    """The configured budget; a malformed value is refused with the key named."""
+    """The configured budget; a malformed file or value is refused with the key named."""
     if not pyproject.is_file():
         return DEFAULT_BUDGET
-    settings = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {})
-    value = settings.get("monocell", {}).get("cell_token_budget", DEFAULT_BUDGET)
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"pyproject.toml: not valid TOML ({error})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"pyproject.toml: cannot read: {error}") from None
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ValueError(f"pyproject.toml: tool: expected a table, got {tool!r}")
+    settings = tool.get("monocell", {})
+    if not isinstance(settings, dict):
+        raise ValueError(f"pyproject.toml: tool.monocell: expected a table, got {settings!r}")
+    value = settings.get("cell_token_budget", DEFAULT_BUDGET)
     if not isinstance(value, int) or isinstance(value, bool) or value < 100:
         raise ValueError(
             f"pyproject.toml: tool.monocell.cell_token_budget: expected an integer >= 100, "

@@ -137,7 +137,11 @@ def new(
 def list_cells() -> None:
     """Show every cell: placement, risk, public commands, size."""
     project = _project()
-    topology = load_topology(project.root / "topology.toml")
+    try:
+        topology = load_topology(project.root / "topology.toml")
+    except TopologyError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"{'cell':<16} {'placement':<10} {'risk':<5} {'tokens':>7}  public commands")
     for cell in load_cells():
         report = budget.measure(project.root, PACKAGE, cell.name)

@@ -14,17 +14,33 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DirectoryOption = Annotated[
-    Path, typer.Option("--dir", help="Where the snapshot lives.", file_okay=False)
-]
+# A string, not a Path: Path("") is ".", and an empty --dir must be refused, not
+# taken to mean the current directory.
+DirectoryOption = Annotated[str, typer.Option("--dir", help="Where the snapshot lives.")]
+
+
+def _directory(value: str) -> Path:
+    if not value.strip():
+        typer.echo("error: --dir: expected a directory path, got an empty string", err=True)
+        raise typer.Exit(2)
+    return Path(value)
 
 
 @app.command()
-def export(directory: DirectoryOption = Path("contracts")) -> None:
+def export(directory: DirectoryOption = "contracts") -> None:
     """Write the JSON Schema of every public message into the snapshot directory."""
+    target = _directory(directory)
+    if target.exists() and not target.is_dir():
+        typer.echo(f"error: --dir {target}: expected a directory, found a file", err=True)
+        raise typer.Exit(2)
     messages = snapshot.public_messages(load_cells(), PACKAGE)
-    written = snapshot.export(messages, directory)
-    typer.echo(f"wrote {len(written)} message schemas to {directory}/")
+    try:
+        written = snapshot.export(messages, target)
+    except OSError as error:
+        detail = error.strerror or str(error)
+        typer.echo(f"error: --dir {target}: cannot write the snapshot ({detail})", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {len(written)} message schemas to {target}/")
 
 
 @app.command()
@@ -37,20 +53,22 @@ def diff(
             "(default: the snapshot files on disk).",
         ),
     ] = None,
-    directory: DirectoryOption = Path("contracts"),
+    directory: DirectoryOption = "contracts",
 ) -> None:
     """Classify every change since the snapshot; exit 1 on a breaking change."""
+    source = _directory(directory)
+    messages = snapshot.public_messages(load_cells(), PACKAGE)
+    new = {name: snapshot.schema_of(message) for name, message in messages.items()}
     try:
-        old = (
-            snapshot.load_directory(directory)
-            if against is None
-            else snapshot.load_revision(against, directory.as_posix())
-        )
+        if against is not None:
+            old = snapshot.load_revision(against, source.as_posix())
+        elif not new and not source.exists():
+            old = {}  # no message and no snapshot yet: a project without cells
+        else:
+            old = snapshot.load_directory(source)  # refuses a missing directory
     except snapshot.SnapshotError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    messages = snapshot.public_messages(load_cells(), PACKAGE)
-    new = {name: snapshot.schema_of(message) for name, message in messages.items()}
     changes = snapshot.compare(old, new)
     for change in changes:
         typer.echo(str(change))

@@ -21,6 +21,7 @@ here, limited to the subset msgspec generates.
 import importlib
 import json
 import re
+import reprlib
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from typing import Any
 import msgspec
 
 from .cell import Cell
-from .contracts import Message, message_type_of, reply_type_of
+from .contracts import MESSAGE_TYPE_PATTERN, Message, message_type_of, reply_type_of
+from .files import write_files
 
 Schema = dict[str, Any]
 
@@ -92,28 +94,63 @@ def render(schema: Schema) -> str:
 
 
 def export(messages: dict[str, type[Message]], directory: Path) -> list[Path]:
-    """Write one `<message_type>.json` per message and remove files of vanished messages."""
+    """Write one `<message_type>.json` per message and remove files of vanished messages.
+
+    Only files named like a message type (`cell.Name.v1.json`) belong to the
+    snapshot: anything else in the directory (a `package.json`, say) is left
+    alone. Every changed file is written all or nothing; raises OSError.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for message_type, message in messages.items():
-        path = directory / f"{message_type}.json"
-        text = render(schema_of(message))
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for stale in set(directory.glob("*.json")) - set(written):
-        stale.unlink()
-    return written
+    wanted = {directory / f"{name}.json": render(schema_of(cls)) for name, cls in messages.items()}
+    changed = {path: text for path, text in wanted.items() if _current_text(path) != text}
+    write_files(changed)
+    for stale in sorted(set(snapshot_files(directory)) - wanted.keys()):
+        if stale.is_file():
+            stale.unlink()
+    return list(wanted)
+
+
+def snapshot_files(directory: Path) -> list[Path]:
+    """The files of a snapshot directory: those named `<cell>.<Name>.v<N>.json`."""
+    return sorted(path for path in directory.glob("*.json") if _is_snapshot_name(path.name))
+
+
+def _is_snapshot_name(filename: str) -> bool:
+    return filename.endswith(".json") and bool(
+        MESSAGE_TYPE_PATTERN.match(filename.removesuffix(".json"))
+    )
+
+
+def _current_text(path: Path) -> str | None:
+    """The file's text, or None when it is missing or unreadable (it is then rewritten)."""
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def load_directory(directory: Path) -> dict[str, Schema]:
-    """The snapshot in a directory on disk (missing directory: empty snapshot)."""
+    """The snapshot in a directory on disk; a missing directory is refused."""
+    if directory.exists() and not directory.is_dir():
+        raise SnapshotError(f"--dir {directory}: expected a directory, found a file")
     if not directory.is_dir():
-        return {}
-    return {
-        path.stem: _parse(path.name, path.read_text(encoding="utf-8"))
-        for path in directory.glob("*.json")
-    }
+        raise SnapshotError(
+            f"--dir {directory}: no such directory (run `contracts export` to create it)"
+        )
+    snapshot = {}
+    for path in snapshot_files(directory):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise SnapshotError(f"{path}: expected a file, found a directory") from None
+        except UnicodeDecodeError:
+            raise SnapshotError(f"{path}: not valid UTF-8") from None
+        except OSError as error:
+            raise SnapshotError(f"{path}: cannot be read ({error.strerror})") from None
+        snapshot[path.name.removesuffix(".json")] = _parse(str(path), text)
+    return snapshot
 
 
 def load_revision(revision: str, directory: str = "contracts") -> dict[str, Schema]:
@@ -125,20 +162,25 @@ def load_revision(revision: str, directory: str = "contracts") -> dict[str, Sche
         raise SnapshotError(f"--against: '{revision}' is not a git revision of this repository")
     snapshot = {}
     for name in listed.splitlines():
-        if name.endswith(".json"):
-            text = _git("show", f"{revision}:{directory}/{name}")
-            snapshot[name.removesuffix(".json")] = _parse(name, text or "")
+        if _is_snapshot_name(name):
+            location = f"{revision}:{directory}/{name}"
+            snapshot[name.removesuffix(".json")] = _parse(location, _git("show", location) or "")
     return snapshot
 
 
 def _git(*args: str, missing_ok: bool = False) -> str | None:
     # Arguments are a fixed git subcommand plus a revision name passed as one argv item.
-    result = subprocess.run(  # noqa: S603
-        ["git", *args],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(  # noqa: S603
+            ["git", *args],  # noqa: S607
+            capture_output=True,
+            encoding="utf-8",
+            check=False,
+        )
+    except UnicodeDecodeError:
+        raise SnapshotError(f"git {' '.join(args)}: output is not valid UTF-8") from None
+    except OSError as error:
+        raise SnapshotError(f"git: cannot run ({error.strerror})") from None
     if result.returncode != 0:
         if missing_ok:
             return None
@@ -146,14 +188,59 @@ def _git(*args: str, missing_ok: bool = False) -> str | None:
     return result.stdout
 
 
-def _parse(name: str, text: str) -> Schema:
+def _parse(location: str, text: str) -> Schema:
+    """The schema in a snapshot file, `location` naming the file in errors."""
     try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SnapshotError(f"contracts/{name}: not valid JSON ({error.msg})") from error
-    if not isinstance(schema, dict):
-        raise SnapshotError(f"contracts/{name}: expected a JSON object")
+        schema: Schema = json.loads(text)  # checked just below
+    except (json.JSONDecodeError, RecursionError) as error:
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+        raise SnapshotError(f"{location}: not valid JSON ({reason})") from error
+    _check_shape(location, schema, "")
     return schema
+
+
+def _check_shape(location: str, node: object, where: str) -> None:
+    """Refuse keywords whose JSON type the comparison cannot use (`"required": 5`).
+
+    `where` is a JSON pointer to `node` inside the file ("" for the whole file).
+    """
+
+    def refuse(key: str, expected: str, value: object) -> SnapshotError:
+        got = reprlib.repr(value)
+        return SnapshotError(f"{location}: {where}/{key} must be {expected}, got {got}")
+
+    if not isinstance(node, dict):
+        got = reprlib.repr(node)
+        raise SnapshotError(f"{location}: {where or '/'} must be an object, got {got}")
+    for key in ("properties", "$defs"):
+        children = node.get(key, {})
+        if not isinstance(children, dict):
+            raise refuse(key, "an object", children)
+        for name, child in children.items():
+            _check_shape(location, child, f"{where}/{key}/{name}")
+    required = node.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+        raise refuse("required", "a list of strings", required)
+    members = node.get("anyOf", [])
+    if not isinstance(members, list):
+        raise refuse("anyOf", "a list", members)
+    for index, member in enumerate(members):
+        _check_shape(location, member, f"{where}/anyOf/{index}")
+    if isinstance(node.get("items"), dict):
+        _check_shape(location, node["items"], f"{where}/items")
+    if not isinstance(node.get("$ref", ""), str):
+        raise refuse("$ref", "a string", node["$ref"])
+    if not isinstance(node.get("enum", []), list):
+        raise refuse("enum", "a list", node["enum"])
+    kind = node.get("type", "")
+    if not isinstance(kind, str) and not (
+        isinstance(kind, list) and all(isinstance(k, str) for k in kind)
+    ):
+        raise refuse("type", "a string or a list of strings", kind)
+    for key in (*_LOWER_BOUNDS, *_UPPER_BOUNDS):
+        limit = node.get(key, 0)
+        if not isinstance(limit, int | float):
+            raise refuse(key, "a number", limit)
 
 
 def compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
