@@ -29,10 +29,18 @@ PACKAGE = __package__.partition(".")[0]
 
 
 def hosted_cells(
-    topology: Topology, cells: Sequence[Cell], *, role: Role, names: Sequence[str] = ()
+    topology: Topology,
+    cells: Sequence[Cell],
+    *,
+    role: Role,
+    names: Sequence[str] = (),
+    source: str = "topology.toml",
 ) -> tuple[Cell, ...]:
-    """The cells a `role` process runs, checked against the topology and each other."""
-    check_cells(topology, (cell.name for cell in cells))
+    """The cells a `role` process runs, checked against the topology and each other.
+
+    `source` is the topology file's path, so an unknown cell's error names it.
+    """
+    check_cells(topology, (cell.name for cell in cells), source)
     by_name = {cell.name: cell for cell in cells}
     remote = [cell.name for cell in cells if topology.placement_of(cell.name) == "remote"]
     if role == "serve":

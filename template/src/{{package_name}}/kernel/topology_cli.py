@@ -2,12 +2,12 @@
 """`topology show` and `topology diagram`: the running registry, in text and as a diagram."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from .. import DIST_NAME
-from . import deploy, diagram, nats_auth
+from . import deploy, diagram, files, nats_auth
 from .cell import Cell
 from .registry import PACKAGE, load_cells
 from .topology import ENV_PATH, Topology, TopologyError, check_cells, load_topology
@@ -21,7 +21,7 @@ def _registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
     try:
         settings = load_topology(topology)
         cells = load_cells()
-        check_cells(settings, (cell.name for cell in cells))
+        check_cells(settings, (cell.name for cell in cells), str(topology))
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -47,11 +47,13 @@ def write_diagram(
 ) -> None:
     """Write the Mermaid diagram of the cells into the docs (docs/topology.md)."""
     page = diagram.render_page(_views(topology))
-    if output.exists() and output.read_text(encoding="utf-8") == page:
-        typer.echo(f"{output} is up to date")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(page, encoding="utf-8")
+    try:
+        if _unchanged(output, page, "--output"):
+            typer.echo(f"{output} is up to date")
+            return
+        files.write_text(output, page)
+    except OSError as error:
+        _fail(f"--output: cannot write {output} ({error})")
     typer.echo(f"wrote {output}")
 
 
@@ -64,17 +66,45 @@ def write_deploy(
 ) -> None:
     """Write NATS config, compose file and Kubernetes manifests for the current placements."""
     settings, cells = _registry(topology)
-    files = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME)
-    for relative, text in files.items():
-        path = directory / relative
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {path}")
-    for stale in sorted((directory / "k8s").glob("*.yaml")):
-        if f"k8s/{stale.name}" not in files and deploy.HEADER in stale.read_text(encoding="utf-8"):
-            stale.unlink()
-            typer.echo(f"removed {stale} (no such process any more)")
+    generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME)
+    try:
+        changed = {
+            directory / relative: text
+            for relative, text in generated.items()
+            if not _unchanged(directory / relative, text, "--directory")
+        }
+        files.write_files(changed)  # all or none: never half a deployment
+        for path in changed:
+            typer.echo(f"wrote {path}")
+        for stale in sorted((directory / "k8s").glob("*.yaml")):
+            if f"k8s/{stale.name}" not in generated and _generated_by_us(stale):
+                stale.unlink()
+                typer.echo(f"removed {stale} (no such process any more)")
+    except OSError as error:
+        _fail(f"--directory: cannot write {directory} ({error})")
     for account in nats_auth.accounts(settings, cells, PACKAGE):
         typer.echo(f"{account.user}: password from ${account.password_variable(PACKAGE)}")
+
+
+def _unchanged(path: Path, text: str, flag: str) -> bool:
+    """Whether `path` already holds `text`; raises OSError when it cannot be read."""
+    try:
+        return path.exists() and path.read_text(encoding="utf-8") == text
+    except UnicodeDecodeError:
+        _fail(f"{flag}: {path} is not UTF-8 text (not a generated file?): move it aside")
+
+
+def _generated_by_us(path: Path) -> bool:
+    """Whether a k8s manifest was written by `topology deploy` (so it may be removed)."""
+    if not path.is_file():
+        return False
+    try:
+        return deploy.HEADER in path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # not ours: we only write UTF-8
+        return False
+
+
+def _fail(message: str) -> NoReturn:
+    """Report a file that cannot be written in one line; exit 2 like other bad input."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

@@ -22,6 +22,7 @@ worker over NATS. Error rates are reported, never acted on: more isolation
 does not fix a bug.
 """
 
+import http.client
 import math
 import re
 import time
@@ -94,6 +95,8 @@ def fetch(url: str, timeout: float = 5.0) -> str:
             text = response.read().decode("utf-8")
     except (OSError, ValueError) as error:
         raise MetricsError(f"--metrics-url: cannot read {url} ({error})") from None
+    except http.client.HTTPException as error:  # not an HTTP server, or a cut-off response
+        raise MetricsError(f"--metrics-url: cannot read {url} (bad HTTP: {error!r})") from None
     return f"# monocell scraped_at={time.time():.3f}\n{text}"
 
 
@@ -125,11 +128,37 @@ def parse(text: str) -> Measurements:
             elif name == "bus_queue_depth":
                 cells[cell].queue_depth += value
             elif name == "bus_handler_seconds_bucket":
-                bound = float(sample.labels["le"])
+                bound = _bucket_bound(sample.labels.get("le"), cell)
                 cells[cell].buckets[bound] = cells[cell].buckets.get(bound, 0.0) + value
+    return Measurements(dict(cells), process_cpu, _uptime(text, started))
+
+
+def _bucket_bound(le: str | None, cell: str) -> float:
+    """A histogram bucket's upper bound; a missing or non-numeric `le` is refused."""
+    try:
+        bound = float(le) if le is not None else math.nan
+    except ValueError:
+        bound = math.nan
+    if not math.isnan(bound):
+        return bound
+    got = "none" if le is None else repr(le)
+    raise MetricsError(
+        f"metrics: bus_handler_seconds_bucket of cell {cell!r}: "
+        f"expected a numeric le label, got {got}"
+    )
+
+
+def _uptime(text: str, started: float | None) -> float | None:
+    """Seconds between the process start and the scrape, when both are known."""
     stamp = SCRAPED_AT.search(text)
-    uptime = float(stamp["at"]) - started if stamp and started is not None else None
-    return Measurements(dict(cells), process_cpu, uptime)
+    if stamp is None or started is None:
+        return None
+    try:
+        return float(stamp["at"]) - started
+    except ValueError:
+        raise MetricsError(
+            f"metrics: # monocell scraped_at: expected seconds, got {stamp['at']!r}"
+        ) from None
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:

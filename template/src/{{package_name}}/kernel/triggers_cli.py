@@ -8,7 +8,7 @@ import tomlkit
 import typer
 
 from .. import COMMAND_NAME
-from . import triggers
+from . import files, triggers
 from .registry import load_cells
 from .topology import ENV_PATH, TopologyError, check_cells, load_topology
 
@@ -40,13 +40,17 @@ def check(
     try:
         settings = load_topology(topology)
         cells = load_cells()
-        check_cells(settings, (cell.name for cell in cells))
+        check_cells(settings, (cell.name for cell in cells), str(topology))
         if snapshot is not None:
             try:
                 text = snapshot.read_text(encoding="utf-8")
             except OSError as error:
                 raise triggers.MetricsError(
                     f"--snapshot: cannot read {snapshot} ({error.strerror})"
+                ) from None
+            except UnicodeDecodeError:
+                raise triggers.MetricsError(
+                    f"--snapshot: {snapshot} is not UTF-8 text (expected a file saved by --save)"
                 ) from None
         else:
             text = triggers.fetch(str(metrics_url))
@@ -55,7 +59,11 @@ def check(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     if save is not None:
-        save.write_text(text, encoding="utf-8")
+        try:
+            files.write_text(save, text)
+        except OSError as error:
+            typer.echo(f"error: --save: cannot write {save} ({error})", err=True)
+            raise typer.Exit(2) from None
     verdicts, recommendations = triggers.evaluate(settings, cells, data)
     typer.echo(triggers.render(verdicts), nl=False)
     if not any(verdict.fired for verdict in verdicts):
@@ -64,7 +72,11 @@ def check(
     for r in recommendations:
         typer.echo(f"recommend: {r.cell}: {r.current} -> {r.recommended} ({r.because})")
     if apply:
-        apply_placements(topology, recommendations)
+        try:
+            apply_placements(topology, recommendations)
+        except (OSError, UnicodeDecodeError) as error:
+            typer.echo(f"error: --apply: cannot rewrite {topology} ({error})", err=True)
+            raise typer.Exit(2) from None
     elif recommendations:
         source = f"--snapshot {snapshot}" if snapshot else f"--metrics-url {metrics_url}"
         typer.echo(f"apply with: {COMMAND_NAME} triggers check {source} --apply")
@@ -72,16 +84,23 @@ def check(
 
 
 def apply_placements(path: Path, recommendations: list[triggers.Recommendation]) -> None:
-    """Edit topology.toml in place with tomlkit, keeping its comments and layout."""
+    """Edit topology.toml in place with tomlkit, keeping its comments and layout.
+
+    Raises OSError when the file cannot be read or rewritten; "applied" is printed only
+    once the new file is in place, so a failed write claims no change.
+    """
     document = tomlkit.parse(path.read_text(encoding="utf-8"))
     cells = document.setdefault("cells", tomlkit.table(is_super_table=True))
+    changes: list[str] = []
     for r in recommendations:
         table = cells.setdefault(r.cell, tomlkit.table())
         table["placement"] = r.recommended
-        typer.echo(f"applied: cells.{r.cell}.placement = {r.recommended!r}")
+        changes.append(f"cells.{r.cell}.placement = {r.recommended!r}")
     if any(r.recommended == "remote" for r in recommendations):
         bus = document.setdefault("bus", tomlkit.table())
         if bus.get("transport") != "nats":
             bus["transport"] = "nats"
-            typer.echo('applied: bus.transport = "nats" (remote cells talk over NATS)')
-    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+            changes.append('bus.transport = "nats" (remote cells talk over NATS)')
+    files.write_text(path, tomlkit.dumps(document))
+    for change in changes:
+        typer.echo(f"applied: {change}")
