@@ -114,8 +114,10 @@ def parse_topology(
     """Check TOML text as a topology; see `load_topology`."""
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise TopologyError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise TopologyError(f"{source}: not valid TOML: nested too deeply") from None
     cells = raw.get("cells")
     if isinstance(cells, dict):  # one by one, so an error names the cell
         for name, table in cells.items():
@@ -154,7 +156,9 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
     url = environ.get(ENV_URL)
     if url is not None:
         if not re.match(NATS_URL, url):
-            raise TopologyError(f"{ENV_URL}: expected a URL like nats://host:4222, got {url!r}")
+            raise TopologyError(
+                f"{ENV_URL}: expected a URL like nats://host:4222, got {redact_url(url)!r}"
+            )
         bus = msgspec.structs.replace(bus, url=url)
     return msgspec.structs.replace(topology, bus=bus)
 
@@ -178,3 +182,16 @@ def _explain(message: str, prefix: str) -> str:
     elif key in EXPECTED and "Expected `str`" in what:
         what = f"expected {EXPECTED[key]}"
     return f"{where}: {what}"
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a message: `nats://user:pass@host` becomes `nats://user:***@host`.
+
+    A user without a password is a token in NATS, so it is hidden whole.
+    """
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not separator or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user + ':***' if colon else '***'}@{host}"

@@ -21,7 +21,7 @@ from .metrics_endpoint import serve_metrics
 from .registry import load_cells
 from .runtime import hosted_cells, running
 from .sandbox.placement import preflight
-from .topology import ENV_PATH, Topology, TopologyError, load_topology
+from .topology import ENV_PATH, Topology, TopologyError, load_topology, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ def worker(
     configure_logging()
     try:
         settings = load_topology(topology)
-        hosted = hosted_cells(settings, load_cells(), role="worker", names=cells or ())
+        hosted = hosted_cells(
+            settings, load_cells(), role="worker", names=cells or (), source=str(topology)
+        )
         preflight(settings, hosted)  # a sandboxed cell below its minimum level: refused here
     except TopologyError as error:
         typer.echo(f"error: {error}", err=True)
@@ -69,6 +71,6 @@ async def serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> N
         loop.add_signal_handler(signum, stop.set)
     async with running(settings, hosted) as bus:
         names = ", ".join(bus.cells)
-        typer.echo(f"ready: worker hosting {names} on {settings.bus.url}", err=True)
+        typer.echo(f"ready: worker hosting {names} on {redact_url(settings.bus.url)}", err=True)
         await stop.wait()
         logger.info("worker: stopping, draining in-flight messages")

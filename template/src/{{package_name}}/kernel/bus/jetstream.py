@@ -42,6 +42,7 @@ from ..errors import (
     SerializationError,
     UnavailableError,
 )
+from ..topology import redact_url
 from . import metrics
 from .codec import ERROR_TYPE, error_body
 from .envelope import Envelope, new_id, now_rfc3339
@@ -142,7 +143,9 @@ class NatsTransport:
                 reconnected_cb=self._on_reconnected,
             )
         except (OSError, TimeoutError, nats.errors.Error) as error:
-            raise UnavailableError(f"nats: cannot connect to {self.url}: {error}") from None
+            raise UnavailableError(
+                f"nats: cannot connect to {redact_url(self.url)}: {error}"
+            ) from None
         # Give up early on the first connection (a wrong URL should fail fast), but
         # once connected, reconnect forever: nats-py reads this option on every attempt.
         self._nc.options["max_reconnect_attempts"] = -1
@@ -441,10 +444,10 @@ class NatsTransport:
     async def _on_disconnected(self) -> None:
         if self._stopping:
             return
-        logger.warning("nats: disconnected from %s; reconnecting", self.url)
+        logger.warning("nats: disconnected from %s; reconnecting", redact_url(self.url))
 
     async def _on_reconnected(self) -> None:
-        logger.info("nats: reconnected to %s", self.url)
+        logger.info("nats: reconnected to %s", redact_url(self.url))
 
 
 def delivery_counts(msg: Msg) -> tuple[int, int]:

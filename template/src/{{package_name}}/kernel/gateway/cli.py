@@ -1,7 +1,9 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """`serve` (run the gateway) and `gateway hash-key` (make an API key to configure)."""
 
+import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,10 +11,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from ..errors import UnavailableError
 from ..logs import configure_logging
 from ..metrics_endpoint import serve_metrics
+from ..runtime import build_transport
 from ..sandbox.placement import preflight
-from ..topology import ENV_PATH, TopologyError
+from ..topology import ENV_PATH, Topology, TopologyError
 from .keys import hash_key, new_key
 from .routes import RouteError
 from .serve import APP_FACTORY, load_service
@@ -43,27 +47,52 @@ def serve(
 ) -> None:
     """Serve the HTTP gateway with the cells placed in this process."""
     configure_logging()
-    # Flags become environment overrides, so every uvicorn worker process sees them.
-    flags = {"HOST": host, "PORT": port, "WORKERS": workers}
-    overrides = {
-        ENV_PREFIX + name: str(value) for name, value in flags.items() if value is not None
-    }
+    # Flags become environment overrides, so every uvicorn worker process sees them;
+    # a bad one is still reported under the flag's name.
+    flags = {"--host": ("HOST", host), "--port": ("PORT", port), "--workers": ("WORKERS", workers)}
+    names = {ENV_PREFIX + key: flag for flag, (key, value) in flags.items() if value is not None}
+    overrides = {ENV_PREFIX + key: str(value) for key, value in flags.values() if value is not None}
     overrides[ENV_PATH] = str(topology)
     try:
-        service = load_service(topology, {**os.environ, **overrides})
+        service = load_service(topology, {**os.environ, **overrides}, names)
         # A sandboxed cell this machine cannot isolate enough is refused here, in
         # one line, before anything listens (not as a traceback from the lifespan).
         preflight(service.topology, service.hosted)
     except (TopologyError, SettingsError, RouteError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    os.environ.update(overrides)
     settings = service.settings
+
+    def origin(key: str) -> str:
+        """Where the value of `gateway.<key>` came from, for messages."""
+        variable = ENV_PREFIX + key.upper()
+        return names.get(variable) or (
+            variable if variable in os.environ else f"{topology}: gateway.{key}"
+        )
+
     if metrics_port is not None:
         if settings.workers != 1:
             # Each uvicorn worker process keeps its own metrics; one endpoint would lie.
             typer.echo("error: --metrics-port: needs exactly one worker process", err=True)
             raise typer.Exit(2)
+        if metrics_port == settings.port:
+            typer.echo(
+                f"error: --metrics-port: {metrics_port} is also the gateway's port "
+                f"({origin('port')}); choose another",
+                err=True,
+            )
+            raise typer.Exit(2)
+    problem = listen_problem(settings.host, settings.port, origin("host"), origin("port"))
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(_check_bus(service.topology))
+    except UnavailableError as error:  # NATS unreachable: say so in one line, as `worker` does
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    os.environ.update(overrides)
+    if metrics_port is not None:
         serve_metrics(metrics_port)
     uvicorn.run(
         APP_FACTORY,
@@ -79,6 +108,33 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(service.topology.bus.drain_timeout) + 1,
     )
+
+
+def listen_problem(host: str, port: int, host_origin: str, port_origin: str) -> str | None:
+    """Why uvicorn could not listen on host:port, found before anything starts.
+
+    uvicorn would fail only after the sandbox pools and the app have started, with
+    a logged traceback. Each address `host` resolves to is bound once and released.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        return f"{host_origin}: cannot resolve {host!r} ({error}); expected an address or name"
+    for family, kind, protocol, _, address in addresses:
+        try:
+            with socket.socket(family, kind, protocol) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as error:
+            return f"{port_origin}: cannot listen on {host}:{port} ({error.strerror})"
+    return None
+
+
+async def _check_bus(topology: Topology) -> None:
+    """Connect to the bus once and let go: unreachable NATS raises `UnavailableError` here."""
+    transport = build_transport(topology)
+    await transport.start()
+    await transport.close(drain_timeout=0)
 
 
 @app.command("hash-key")

@@ -2,8 +2,9 @@
 """Rate limits per caller with `limits`: over the rate answers 429 with Retry-After.
 
 The key is the authenticated subject, so one caller cannot starve another.
-The default storage is this process's memory (each worker counts on its own);
-point `rate_limit_storage` at Redis (`redis://...`) to share one count.
+The storage is this process's memory (each worker counts on its own). Other
+`limits` storages (redis://, memcached://...) need a client library this service
+does not install: `rate_limit_storage` refuses them at start-up until it is added.
 """
 
 import math

@@ -39,12 +39,19 @@ class Service:
     hosted: tuple[Cell, ...]
 
 
-def load_service(path: Path, environ: Mapping[str, str]) -> Service:
-    """Read and check it all; raises `TopologyError`, `SettingsError` or `RouteError`."""
+def load_service(
+    path: Path, environ: Mapping[str, str], names: Mapping[str, str] | None = None
+) -> Service:
+    """Read and check it all; raises `TopologyError`, `SettingsError` or `RouteError`.
+
+    `names` says what to call a variable in messages (see `load_gateway_settings`).
+    """
     topology = load_topology(path, environ)
-    settings = load_gateway_settings(topology.gateway, source=str(path), environ=environ)
+    settings = load_gateway_settings(
+        topology.gateway, source=str(path), environ=environ, names=names
+    )
     cells = load_cells()
-    hosted = hosted_cells(topology, cells, role="serve")
+    hosted = hosted_cells(topology, cells, role="serve", source=str(path))
     route_table(cells)
     return Service(topology, settings, cells, hosted)
 

@@ -9,7 +9,8 @@
     max_body_bytes = 65536
     max_header_bytes = 8192
     cors_origins = []                  # closed by default
-    rate_limit = "20/second"           # per client, `limits` notation
+    rate_limit = "20/second"           # per client, `limits` notation, one limit
+    rate_limit_storage = "memory://"   # where the counts live (see `ratelimit`)
     timeout = 5.0                      # deadline of the bus call, seconds
     docs = false                       # interactive docs page at /docs
 
@@ -30,7 +31,8 @@ name in upper case). Text values are taken as they are; lists, numbers and
 tables are JSON (`<PKG>_GATEWAY_API_KEYS='[{"id": "ci", "hash": "sha256:..."}]'`).
 Secrets (the JWT key) belong in the environment, not in the file.
 
-A bad value stops start-up with one line naming the key and what was expected.
+A bad value stops start-up with one line naming the key (or the variable it
+came from) and what was expected.
 """
 
 import json
@@ -40,7 +42,11 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import jwt
 import limits
+import limits.storage
 import msgspec
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
+from limits.util import MissingModule, get_dependency
 
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = f"{PACKAGE.upper()}_GATEWAY_"
@@ -49,6 +55,8 @@ HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$"
 ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+# The storages `storage_from_string` knows, by scheme (not re-exported in its type hints).
+STORAGE_SCHEMES: Mapping[str, type] = limits.storage.SCHEMES  # type: ignore[attr-defined]
 JWKS_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*)?$"
 
 # Asymmetric algorithms first; "none" is not in the list, so it cannot be configured.
@@ -110,19 +118,57 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
 
     def __post_init__(self) -> None:
         """Checks that span keys or need a library; msgspec has checked each value."""
-        try:
-            limits.parse(self.rate_limit)
-        except ValueError:
-            raise ValueError(
-                f"rate_limit: expected a rate like '20/second' or '1000/hour', "
-                f"got {self.rate_limit!r}"
-            ) from None
+        _check_rate_limit(self.rate_limit)
+        _check_storage(self.rate_limit_storage)
         ids = [key.id for key in self.api_keys]
         duplicate = next((key_id for key_id in ids if ids.count(key_id) > 1), None)
         if duplicate is not None:
             raise ValueError(f"api_keys: id {duplicate!r} is used twice")
         if self.jwt is not None:
             _check_jwt(self.jwt)
+
+
+def _check_rate_limit(rate: str) -> None:
+    """Exactly one limit of at least one request: the limiter enforces one, and 0 refuses all."""
+    expected = f"expected one rate like '20/second' or '1000/hour', got {rate[:40]!r}"
+    try:
+        items = limits.parse_many(rate)
+    except ValueError:  # also an amount too long for int()
+        raise ValueError(f"rate_limit: {expected}") from None
+    if len(items) != 1:
+        raise ValueError(f"rate_limit: {expected} (one limit only)")
+    if items[0].amount < 1:
+        raise ValueError(f"rate_limit: {expected} (at least 1 request)")
+
+
+def _check_storage(uri: str) -> None:
+    """A `limits` storage this process can build: known scheme, client library installed.
+
+    Only memory:// needs nothing: the others need a client this service does not
+    depend on. `limits` itself says what is missing; building a storage does not connect.
+    """
+    schemes = sorted(
+        name.removeprefix("async+") for name in STORAGE_SCHEMES if name.startswith("async+")
+    )
+    scheme = uri.partition("://")[0] if "://" in uri else ""
+    if scheme not in schemes:
+        raise ValueError(
+            f"rate_limit_storage: expected a URI like 'memory://' with a scheme of "
+            f"{', '.join(schemes)}; got {uri[:40]!r}"
+        )
+    unusable = f"rate_limit_storage: {scheme}:// cannot be used here"
+    clients = list(getattr(STORAGE_SCHEMES[f"async+{scheme}"], "DEPENDENCIES", ()))
+    # Checked before building: a storage that fails half-built can complain again when collected.
+    if clients and all(get_dependency(name)[0] is MissingModule for name in clients):
+        raise ValueError(
+            f"{unusable}: none of its client libraries ({', '.join(clients)}) is installed; "
+            "use 'memory://'"
+        )
+    try:
+        storage_from_string(f"async+{uri}")
+    except (ConfigurationError, ValueError) as error:
+        reason = str(error).partition(" See ")[0].rstrip(".")  # without the link to the docs
+        raise ValueError(f"{unusable} ({reason}); use 'memory://'") from None
 
 
 def _check_jwt(settings: JwtSettings) -> None:
@@ -145,41 +191,67 @@ def _check_jwt(settings: JwtSettings) -> None:
 
 
 def load_gateway_settings(
-    table: Mapping[str, Any], *, source: str = "topology.toml", environ: Mapping[str, str]
+    table: Mapping[str, Any],
+    *,
+    source: str = "topology.toml",
+    environ: Mapping[str, str],
+    names: Mapping[str, str] | None = None,
 ) -> GatewaySettings:
-    """Check the `[gateway]` table with environment overrides; raise `SettingsError`."""
+    """Check the `[gateway]` table with environment overrides; raise `SettingsError`.
+
+    A bad value that came from a variable is reported under the variable's name,
+    or under `names[variable]` (`serve` passes its flags as variables).
+    """
+    origins: dict[str, str] = {}  # key -> the variable that set it
     raw = dict(table)
-    raw.update(_overrides(GatewaySettings, ENV_PREFIX, environ, exclude=frozenset({"jwt"})))
+    raw.update(
+        _overrides(GatewaySettings, ENV_PREFIX, environ, origins, exclude=frozenset({"jwt"}))
+    )
     jwt_raw = dict(raw.get("jwt") or {}) if isinstance(raw.get("jwt", {}), Mapping) else None
     if jwt_raw is not None:
-        jwt_raw.update(_overrides(JwtSettings, f"{ENV_PREFIX}JWT_", environ))
+        jwt_origins: dict[str, str] = {}
+        jwt_raw.update(_overrides(JwtSettings, f"{ENV_PREFIX}JWT_", environ, jwt_origins))
+        origins.update({f"jwt.{key}": name for key, name in jwt_origins.items()})
         if jwt_raw:
             raw["jwt"] = jwt_raw
     try:
         return msgspec.convert(raw, GatewaySettings)
     except msgspec.ValidationError as error:
-        raise SettingsError(f"{source}: {_explain(str(error))}") from None
+        key, what = _explain(str(error))
+        variable = next(
+            (name for k, name in origins.items() if key == k or key.startswith((f"{k}.", f"{k}["))),
+            None,
+        )
+        if variable is not None:
+            raise SettingsError(f"{(names or {}).get(variable, variable)}: {what}") from None
+        where = ".".join(part for part in ("gateway", key) if part)
+        raise SettingsError(f"{source}: {where}: {what}") from None
 
 
 def _overrides(
     cls: type[msgspec.Struct],
     prefix: str,
     environ: Mapping[str, str],
+    origins: dict[str, str],
     exclude: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Values from `<prefix><KEY>` variables: text as is, everything else as JSON."""
+    """Values from `<prefix><KEY>` variables: text as is, everything else as JSON.
+
+    Records in `origins` which variable set each key.
+    """
     found: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
         name = prefix + field.name.upper()
         if field.name in exclude or name not in environ:
             continue
         value = environ[name]
+        origins[field.name] = name
         if _is_text(field.type):
             found[field.name] = value
             continue
         try:
             found[field.name] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, too many digits, nested too deep
             raise SettingsError(f"{name}: expected a JSON value, got {value[:40]!r}") from None
     return found
 
@@ -189,12 +261,12 @@ def _is_text(annotation: object) -> bool:
     return annotation is str or getattr(annotation, "__origin__", None) is str
 
 
-def _explain(message: str) -> str:
-    """Turn msgspec's `<what> - at `$.a.b`` into `gateway.a.b: <what>`."""
+def _explain(message: str) -> tuple[str, str]:
+    """Split msgspec's `<what> - at `$.a.b`` into the key `a.b` and `<what>`."""
     match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
     what, where = match.groups() if match else (message, None)
-    where = ".".join(part for part in ("gateway", where or "") if part)
     what = what.replace("Object contains unknown field", "unknown key")
-    if re.match(r"^[a-z_.]+: ", what):  # a cross-key check already names its key
-        return f"{where}.{what}"
-    return f"{where}: {what}"
+    named = re.match(r"^([a-z_.]+): (.*)$", what)
+    if named:  # a cross-key check names its key
+        return ".".join(part for part in (where, named.group(1)) if part), named.group(2)
+    return where or "", what
