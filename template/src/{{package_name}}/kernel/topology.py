@@ -29,6 +29,7 @@ import msgspec
 
 from .sandbox.policy import SandboxPolicy
 from .thresholds import ThresholdOverrides, Thresholds
+from .validation import split_message
 
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
@@ -172,9 +173,8 @@ def _convert(raw: object, cls: type[S], source: str, prefix: str) -> S:
 
 def _explain(message: str, prefix: str) -> str:
     """Turn msgspec's `<what> - at `$.a.b`` into `a.b: <what>`, naming what was expected."""
-    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
-    what, where = match.groups() if match else (message, None)
-    where = ".".join(part for part in (prefix, where or "") if part) or "(top level)"
+    what, where = split_message(message)
+    where = ".".join(part for part in (prefix, where) if part) or "(top level)"
     what = what.replace("Object contains unknown field", "unknown key")
     key = where.rpartition(".")[2]
     if what.startswith("Invalid enum value") and key in CHOICES:

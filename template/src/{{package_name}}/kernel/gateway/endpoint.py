@@ -9,7 +9,6 @@ Each refusal is a `Problem`; the decision and the caller are written on the
 request's audit record, which the audit layer logs once the response is sent.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,6 +24,7 @@ from ..errors import (
     RejectedError,
     UnavailableError,
 )
+from ..validation import split_message
 from .auth import Authenticator, require_scopes
 from .layers import BodyTooLargeError, audit_record, request_id_of
 from .problems import Problem
@@ -135,8 +135,7 @@ def _is_utf8(body: bytes) -> bool:
 
 def _explain(message: str) -> str:
     """msgspec's `Expected `int` >= 1 - at `$.quantity`` as `quantity: expected ...`."""
-    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
-    what, where = match.groups() if match else (message, None)
+    what, where = split_message(message)
     what = what.replace("Object contains unknown field", "unknown field")
     what = what.replace("Object missing required field", "missing required field")
     return f"{where or 'body'}: {what[:1].lower()}{what[1:]}"

@@ -48,6 +48,8 @@ from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from limits.util import MissingModule, get_dependency
 
+from ..validation import split_message
+
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = f"{PACKAGE.upper()}_GATEWAY_"
 
@@ -202,16 +204,14 @@ def load_gateway_settings(
     A bad value that came from a variable is reported under the variable's name,
     or under `names[variable]` (`serve` passes its flags as variables).
     """
-    origins: dict[str, str] = {}  # key -> the variable that set it
-    raw = dict(table)
-    raw.update(
-        _overrides(GatewaySettings, ENV_PREFIX, environ, origins, exclude=frozenset({"jwt"}))
-    )
+    overrides = _overrides(GatewaySettings, ENV_PREFIX, environ, exclude=frozenset({"jwt"}))
+    origins = {key: ENV_PREFIX + key.upper() for key in overrides}  # key -> its variable
+    raw = {**table, **overrides}
     jwt_raw = dict(raw.get("jwt") or {}) if isinstance(raw.get("jwt", {}), Mapping) else None
     if jwt_raw is not None:
-        jwt_origins: dict[str, str] = {}
-        jwt_raw.update(_overrides(JwtSettings, f"{ENV_PREFIX}JWT_", environ, jwt_origins))
-        origins.update({f"jwt.{key}": name for key, name in jwt_origins.items()})
+        jwt_overrides = _overrides(JwtSettings, f"{ENV_PREFIX}JWT_", environ)
+        origins.update({f"jwt.{key}": f"{ENV_PREFIX}JWT_{key.upper()}" for key in jwt_overrides})
+        jwt_raw.update(jwt_overrides)
         if jwt_raw:
             raw["jwt"] = jwt_raw
     try:
@@ -232,20 +232,15 @@ def _overrides(
     cls: type[msgspec.Struct],
     prefix: str,
     environ: Mapping[str, str],
-    origins: dict[str, str],
     exclude: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Values from `<prefix><KEY>` variables: text as is, everything else as JSON.
-
-    Records in `origins` which variable set each key.
-    """
+    """Values from `<prefix><KEY>` variables: text as is, everything else as JSON."""
     found: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
         name = prefix + field.name.upper()
         if field.name in exclude or name not in environ:
             continue
         value = environ[name]
-        origins[field.name] = name
         if _is_text(field.type):
             found[field.name] = value
             continue
@@ -263,10 +258,9 @@ def _is_text(annotation: object) -> bool:
 
 def _explain(message: str) -> tuple[str, str]:
     """Split msgspec's `<what> - at `$.a.b`` into the key `a.b` and `<what>`."""
-    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message)
-    what, where = match.groups() if match else (message, None)
+    what, where = split_message(message)
     what = what.replace("Object contains unknown field", "unknown key")
     named = re.match(r"^([a-z_.]+): (.*)$", what)
     if named:  # a cross-key check names its key
         return ".".join(part for part in (where, named.group(1)) if part), named.group(2)
-    return where or "", what
+    return where, what
