@@ -7,8 +7,20 @@ configuration in `topology.toml`. The kernel never imports a cell; cells import
 the kernel's public names from here.
 """
 
-from .cell import Cell, Context, Public, Risk
-from .contracts import Command, Event, Message, Reply, message_type_of, reply_type_of
+from .core.cell import (
+    Cell,
+    Context,
+    Public,
+    Risk,
+)
+from .core.contracts import (
+    Command,
+    Event,
+    Message,
+    Reply,
+    message_type_of,
+    reply_type_of,
+)
 
 __all__ = [
     "Cell",

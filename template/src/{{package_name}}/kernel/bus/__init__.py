@@ -14,7 +14,7 @@ Modules, one concept each:
 - `context`: the `Context` handlers receive; `tracing`: OpenTelemetry spans
   (API only); `metrics`: Prometheus metrics per cell and message type.
 
-Build a bus from `topology.toml` with `kernel.runtime`, not by hand.
+Build a bus from `topology.toml` with `kernel.runtime.composition`, not by hand.
 """
 
 from .bus import Bus

@@ -9,7 +9,7 @@
     await bus.close()                       # drains in-flight work
 
 `send` delivers a command to exactly one handler and returns its typed reply,
-or raises one of `kernel.errors`: `NoHandlerError`, `DeadlineExceededError`,
+or raises one of `kernel.core.errors`: `NoHandlerError`, `DeadlineExceededError`,
 `HandlerFailedError` (the handler's details stay in its log), `RejectedError`
 (the handler's reason and detail, as raised), `SerializationError` (a payload
 that breaks its contract), `UnavailableError` (not running, or overloaded).
@@ -27,9 +27,15 @@ from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ..cell import Cell, CommandHandler, EventHandler
-from ..contracts import Command, Event, Reply, message_type_of, reply_type_of
-from ..errors import (
+from ..core.cell import Cell, CommandHandler, EventHandler
+from ..core.contracts import (
+    Command,
+    Event,
+    Reply,
+    message_type_of,
+    reply_type_of,
+)
+from ..core.errors import (
     BusError,
     DeadlineExceededError,
     HandlerFailedError,
@@ -38,11 +44,28 @@ from ..errors import (
     UndeclaredError,
 )
 from . import metrics
-from .codec import ERROR_TYPE, decode, encode, error_body, error_from_body
+from .codec import (
+    ERROR_TYPE,
+    decode,
+    encode,
+    error_body,
+    error_from_body,
+)
 from .context import HandlerContext
-from .envelope import Envelope, deadline_after, new_id, now_rfc3339, remaining
+from .envelope import (
+    Envelope,
+    deadline_after,
+    new_id,
+    now_rfc3339,
+    remaining,
+)
 from .tracing import outgoing_traceparent, span
-from .transport import Consumer, DeadLetter, Responder, Transport
+from .transport import (
+    Consumer,
+    DeadLetter,
+    Responder,
+    Transport,
+)
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 

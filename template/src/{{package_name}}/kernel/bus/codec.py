@@ -11,7 +11,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import BusError, RejectedError, SerializationError, error_for
+from ..core.errors import (
+    BusError,
+    RejectedError,
+    SerializationError,
+    error_for,
+)
 
 S = TypeVar("S", bound=msgspec.Struct)
 

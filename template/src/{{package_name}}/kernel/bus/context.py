@@ -13,21 +13,51 @@ the day it moves out of the process.
 """
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ..contracts import Command, Event, Reply, message_type_of
-from ..errors import UndeclaredError
+from ..core.contracts import (
+    Command,
+    Event,
+    Reply,
+    message_type_of,
+)
+from ..core.errors import UndeclaredError
 from .envelope import remaining
-
-if TYPE_CHECKING:
-    from .bus import Bus
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
 
 
+class Dispatcher(Protocol):
+    """The part of the bus a context forwards to (the bus implements it).
+
+    A protocol, not the `Bus` class, so this module and `bus.py` do not import
+    each other: the bus builds contexts, contexts only need these two calls.
+    """
+
+    async def dispatch_send(
+        self,
+        command: Command[ReplyT],
+        *,
+        timeout: float | None,
+        correlation_id: str | None,
+        traceparent: str,
+        source: str,
+    ) -> ReplyT: ...
+
+    async def dispatch_publish(
+        self,
+        event: Event,
+        *,
+        correlation_id: str | None,
+        message_id: str | None,
+        traceparent: str,
+        source: str,
+    ) -> None: ...
+
+
 class HandlerContext:
-    """Implements `kernel.cell.Context` for one incoming message to one cell."""
+    """Implements `kernel.core.cell.Context` for one incoming message to one cell."""
 
     __slots__ = (
         "_bus",
@@ -41,7 +71,7 @@ class HandlerContext:
 
     def __init__(
         self,
-        bus: "Bus",
+        bus: Dispatcher,
         *,
         cell: str,
         sends: frozenset[type[Command[Any]]],

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from ..errors import SerializationError
+from ..core.errors import SerializationError
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"

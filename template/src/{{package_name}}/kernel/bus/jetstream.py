@@ -35,18 +35,23 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
 
-from ..errors import (
+from ..config.topology import redact_url
+from ..core.errors import (
     BusError,
     DeadlineExceededError,
     NoHandlerError,
     SerializationError,
     UnavailableError,
 )
-from ..topology import redact_url
 from . import metrics
 from .codec import ERROR_TYPE, error_body
 from .envelope import Envelope, new_id, now_rfc3339
-from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
+from .transport import (
+    Consumer,
+    DeadLetter,
+    DeliveryPolicy,
+    Responder,
+)
 
 logger = logging.getLogger(__name__)
 

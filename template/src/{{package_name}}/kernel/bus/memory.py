@@ -25,10 +25,15 @@ import itertools
 import logging
 import time
 
-from ..errors import NoHandlerError, SerializationError, UnavailableError
+from ..core.errors import NoHandlerError, SerializationError, UnavailableError
 from . import metrics
 from .envelope import Envelope
-from .transport import Consumer, DeadLetter, DeliveryPolicy, Responder
+from .transport import (
+    Consumer,
+    DeadLetter,
+    DeliveryPolicy,
+    Responder,
+)
 
 logger = logging.getLogger(__name__)
 

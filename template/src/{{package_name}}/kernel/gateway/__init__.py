@@ -9,7 +9,7 @@ bus call under a deadline (`endpoint`). Refusals are problem+json
 `settings` reads the `[gateway]` table, `serve` runs it under uvicorn.
 """
 
+from ..config.gateway_settings import GatewaySettings, SettingsError, load_gateway_settings
 from .app import build_app
-from .settings import GatewaySettings, SettingsError, load_gateway_settings
 
 __all__ = ["GatewaySettings", "SettingsError", "build_app", "load_gateway_settings"]

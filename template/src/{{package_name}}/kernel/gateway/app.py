@@ -22,9 +22,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..cell import Cell
+from ..config.gateway_settings import GatewaySettings
+from ..core.cell import Cell
 from .auth import Authenticator
-from .endpoint import BusHolder, Guards, Sender, command_endpoint
+from .endpoint import (
+    BusHolder,
+    Guards,
+    Sender,
+    command_endpoint,
+)
 from .health import ReadinessCheck, bus_ready
 from .layers import (
     Audit,
@@ -39,7 +45,6 @@ from .openapi import openapi_document
 from .problems import Problem, problem_response
 from .ratelimit import RateLimiter
 from .routes import route_table
-from .settings import GatewaySettings
 
 PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"

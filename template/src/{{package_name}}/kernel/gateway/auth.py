@@ -9,10 +9,15 @@ caller lacks a scope the route needs. Neither ever echoes the credential.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..config.gateway_settings import GatewaySettings
 from .keys import find_key
 from .problems import Problem
-from .settings import GatewaySettings
-from .tokens import KeySetUnavailableError, TokenError, TokenVerifier, scopes_of
+from .tokens import (
+    KeySetUnavailableError,
+    TokenError,
+    TokenVerifier,
+    scopes_of,
+)
 
 API_KEY_HEADER = "x-api-key"
 BEARER = "bearer "

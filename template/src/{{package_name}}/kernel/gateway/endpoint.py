@@ -16,15 +16,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..contracts import Command, Reply
-from ..errors import (
+from ..config.validation import split_message
+from ..core.contracts import Command, Reply
+from ..core.errors import (
     BusError,
     DeadlineExceededError,
     NoHandlerError,
     RejectedError,
     UnavailableError,
 )
-from ..validation import split_message
 from .auth import Authenticator, require_scopes
 from .layers import BodyTooLargeError, audit_record, request_id_of
 from .problems import Problem

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 
-from .settings import ApiKey
+from ..config.gateway_settings import ApiKey
 
 HASH_PREFIX = "sha256:"
 MIN_KEY_LENGTH = 32

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 
+from ..config.gateway_settings import GatewaySettings
 from .problems import MEDIA_TYPE, ProblemBody
 from .routes import CommandRoute
-from .settings import GatewaySettings
 
 REF = "#/components/schemas/{name}"
 

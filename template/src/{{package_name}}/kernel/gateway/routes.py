@@ -11,8 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..cell import Cell
-from ..contracts import Command, Reply, message_type_of, reply_type_of
+from ..core.cell import Cell
+from ..core.contracts import (
+    Command,
+    Reply,
+    message_type_of,
+    reply_type_of,
+)
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")

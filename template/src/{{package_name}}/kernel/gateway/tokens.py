@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from .settings import JwtSettings
+from ..config.gateway_settings import JwtSettings
 
 REQUIRED_CLAIMS = ["exp", "aud", "iss", "sub"]
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 import msgspec
 
-from .policy import SandboxPolicy
+from ..config.sandbox_policy import SandboxPolicy
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024  # larger frames from a worker count as a violation
@@ -83,7 +83,7 @@ class Outcome(msgspec.Struct, frozen=True, tag=True):
     reply_type: str = ""
     data: bytes = b""
     events: list[Published] = []
-    code: str = ""  # a kernel.errors code when the handler failed or refused
+    code: str = ""  # a kernel.core.errors code when the handler failed or refused
     reason: str = ""
     detail: str = ""
     failure: str = ""  # what went wrong inside, for the parent's log only

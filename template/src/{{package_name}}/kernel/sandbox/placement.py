@@ -27,13 +27,38 @@ from pathlib import Path
 from typing import Any
 
 from ..bus.codec import decode, encode
-from ..cell import Cell, CommandHandler, Context, EventHandler
-from ..contracts import Command, Event, message_type_of, reply_type_of
-from ..errors import BusError, HandlerFailedError, RejectedError, UndeclaredError
-from ..message_names import defined_events
-from ..topology import Topology
-from .frames import Answer, Published, Send, Target
-from .pool import SandboxPool, SandboxRefusedError, Sender, refusal
+from ..config.topology import Topology
+from ..core.cell import (
+    Cell,
+    CommandHandler,
+    Context,
+    EventHandler,
+)
+from ..core.contracts import (
+    Command,
+    Event,
+    message_type_of,
+    reply_type_of,
+)
+from ..core.errors import (
+    BusError,
+    HandlerFailedError,
+    RejectedError,
+    UndeclaredError,
+)
+from ..core.message_names import defined_events
+from .frames import (
+    Answer,
+    Published,
+    Send,
+    Target,
+)
+from .pool import (
+    SandboxPool,
+    SandboxRefusedError,
+    Sender,
+    refusal,
+)
 from .probe import probe
 from .readiness import track, untrack
 

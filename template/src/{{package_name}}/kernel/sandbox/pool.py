@@ -1,7 +1,7 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The parent side: a pool of pre-forked, restricted workers serving one cell.
 
-    pool = SandboxPool("calculator", Target("my_service.app", "calculator"), policy)
+    pool = SandboxPool("calculator", Target("<package>.app", "calculator"), policy)
     await pool.start()          # raises SandboxRefusedError below policy.min_level
     outcome = await pool.call("command", "calculator.Evaluate.v1", data, correlation_id)
     await pool.close()
@@ -10,7 +10,7 @@ Each call takes an idle worker (so at most `pool_size` calls run at once) and
 must finish within `policy.timeout`; past it, or when the caller gives up, the
 worker's whole process group is killed. A worker that died, was killed, or
 served `recycle_after` calls is replaced by a fresh one in the background.
-Failures reach the caller as `kernel.errors` types: `DeadlineExceededError`,
+Failures reach the caller as `kernel.core.errors` types: `DeadlineExceededError`,
 `HandlerFailedError` (a crash; the details go to this process's log),
 `RejectedError` as the handler raised it, `UnavailableError` when no worker
 can be started.
@@ -30,7 +30,9 @@ from pathlib import Path
 
 import msgspec
 
-from ..errors import (
+from ..config.sandbox_policy import SandboxPolicy, level_name
+from ..config.topology import TopologyError
+from ..core.errors import (
     BusError,
     DeadlineExceededError,
     HandlerFailedError,
@@ -38,7 +40,6 @@ from ..errors import (
     UnavailableError,
     error_for,
 )
-from ..topology import TopologyError
 from .frames import (
     FRAME_MARGIN,
     HEADER,
@@ -55,7 +56,6 @@ from .frames import (
     pack,
     unpack,
 )
-from .policy import SandboxPolicy, level_name
 
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
@@ -171,7 +171,7 @@ class SandboxPool:
         correlation_id: str,
         sender: Sender | None = None,
     ) -> Outcome:
-        """Run one message in a worker; raise a `kernel.errors` type on failure.
+        """Run one message in a worker; raise a `kernel.core.errors` type on failure.
 
         `sender` answers the commands the handler sends while it runs; without
         one, each is refused. The call's deadline covers those sends too.

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..config.sandbox_policy import SandboxPolicy, level_name
 from .frames import Layer, Target
-from .policy import SandboxPolicy, level_name
 from .pool import SandboxPool, SandboxRefusedError
 
 

@@ -19,9 +19,20 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from ..cell import Cell
-from ..contracts import Command, Event, message_type_of, reply_type_of
-from ..errors import BusError, HandlerFailedError, RejectedError, UnavailableError, error_for
+from ..core.cell import Cell
+from ..core.contracts import (
+    Command,
+    Event,
+    message_type_of,
+    reply_type_of,
+)
+from ..core.errors import (
+    BusError,
+    HandlerFailedError,
+    RejectedError,
+    UnavailableError,
+    error_for,
+)
 from .frames import (
     HEADER,
     MAX_FRAME,

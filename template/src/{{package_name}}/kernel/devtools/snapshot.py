@@ -30,9 +30,14 @@ from typing import Any
 
 import msgspec
 
-from .cell import Cell
-from .contracts import MESSAGE_TYPE_PATTERN, Message, message_type_of, reply_type_of
-from .files import write_files
+from ..core.cell import Cell
+from ..core.contracts import (
+    MESSAGE_TYPE_PATTERN,
+    Message,
+    message_type_of,
+    reply_type_of,
+)
+from ..ops.files import write_files
 
 Schema = dict[str, Any]
 

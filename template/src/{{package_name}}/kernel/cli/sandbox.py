@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .policy import LEVELS, level_name
-from .probe import probe
+from ..config.sandbox_policy import LEVELS, level_name
+from ..sandbox.probe import probe
 
 app = typer.Typer(
     help="The sandbox that runs high-risk cells.", no_args_is_help=True, rich_markup_mode=None

@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .contracts import Command, Event, Reply, message_type_of, reply_type_of
+from .contracts import (
+    Command,
+    Event,
+    Reply,
+    message_type_of,
+    reply_type_of,
+)
 
 CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -15,15 +15,16 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from ... import PROJECT_NAME, __version__
-from ..cell import Cell
-from ..logs import configure_logging
-from ..registry import load_cells
-from ..runtime import hosted_cells, running
-from ..topology import ENV_PATH, Topology, load_topology
-from .app import build_app
-from .health import readiness_checks
-from .routes import route_table
-from .settings import GatewaySettings, load_gateway_settings
+from ..config.gateway_settings import GatewaySettings, load_gateway_settings
+from ..config.topology import ENV_PATH, Topology, load_topology
+from ..core.cell import Cell
+from ..gateway.app import build_app
+from ..gateway.health import bus_ready
+from ..gateway.routes import route_table
+from ..sandbox.readiness import sandbox_ready
+from .composition import hosted_cells, running
+from .logs import configure_logging
+from .registry import load_cells
 
 PACKAGE = __package__.partition(".")[0]
 APP_FACTORY = f"{__name__}:create_app"
@@ -64,7 +65,8 @@ def create_app() -> Starlette:
         service.settings,
         service.cells,
         connect=lambda: running(service.topology, service.hosted),
-        readiness=readiness_checks(),
+        # What `/readyz` checks: the bus, and the sandbox pools this process runs.
+        readiness=(bus_ready, sandbox_ready),
         title=PROJECT_NAME,
         version=__version__,
     )

@@ -7,7 +7,7 @@ plan is computed in memory first (names checked, files rendered, edits
 prepared), then applied; any failure or interrupt while applying restores
 every file it touched, so no half-made cell is left behind.
 
-The skeleton lives in `kernel/skeleton/` (Jinja2), so `copier update`
+The skeleton lives in `kernel/devtools/skeleton/` (Jinja2), so `copier update`
 improves the cells you create after it.
 """
 
@@ -22,12 +22,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-import tomlkit
-
+from ..core.cell import Risk
+from ..core.contracts import Message
 from . import snapshot
-from .cell import Risk
-from .contracts import Message
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 RESERVED = {"app", "cells", "kernel", "tests", "probe"}
@@ -129,6 +126,8 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
         "handler": f"record_{request.name}_item",
         "today": datetime.date.today().isoformat(),
     }
+    import jinja2  # a development dependency: imported where used, see cli/dev_only.py
+
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(SKELETON),
         keep_trailing_newline=True,
@@ -222,6 +221,8 @@ def register_in_app(source: str, name: str) -> str:
 
 def register_in_topology(text: str, name: str, placement: str) -> str:
     """Add `[cells.<name>] placement = ...`, keeping every comment (tomlkit)."""
+    import tomlkit  # a development dependency: imported where used, see cli/dev_only.py
+
     document = tomlkit.parse(text)
     cells = document.get("cells")
     if cells is None:

@@ -10,7 +10,7 @@
     placement = "inprocess"           # or "remote" (run by a `worker` process),
                                       # or "sandbox" (restricted worker processes)
     [cells.orders.sandbox]            # only with placement = "sandbox": see
-    min_level = 2                     # kernel/sandbox/policy.py for every key
+    min_level = 2                     # kernel/config/sandbox_policy.py for every key
 
 A cell without a table runs in-process. The file is checked strictly: an
 unknown key or cell, or a value of the wrong type, stops the service with one
@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 
-from .sandbox.policy import SandboxPolicy
+from .sandbox_policy import SandboxPolicy
 from .thresholds import ThresholdOverrides, Thresholds
 from .validation import split_message
 
@@ -73,7 +73,7 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """One `[cells.<name>]` table."""
 
     placement: Placement = "inprocess"
-    # Thresholds for this cell only (see kernel.thresholds).
+    # Thresholds for this cell only (see kernel.config.thresholds).
     triggers: ThresholdOverrides | None = None
     sandbox: SandboxPolicy | None = None
 
@@ -85,7 +85,7 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     cells: dict[str, CellSettings] = {}
     # The `[triggers]` table: when measurements say a cell should move.
     triggers: Thresholds = Thresholds()
-    # The `[gateway]` table, checked by `kernel.gateway.settings`.
+    # The `[gateway]` table, checked by `kernel.config.gateway_settings`.
     gateway: dict[str, Any] = {}
 
     def placement_of(self, cell: str) -> str:

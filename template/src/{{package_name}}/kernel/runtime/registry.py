@@ -8,8 +8,8 @@ owner's `app.CELLS` by name at run time, once, from here.
 import importlib
 from collections.abc import Sequence
 
-from .cell import Cell
-from .contracts import message_type_of
+from ..core.cell import Cell
+from ..core.contracts import message_type_of
 
 PACKAGE = __name__.partition(".")[0]
 COMPOSITION_ROOT = f"{PACKAGE}.app"

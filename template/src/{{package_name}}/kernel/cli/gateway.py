@@ -11,16 +11,16 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from ..errors import UnavailableError
-from ..logs import configure_logging
-from ..metrics_endpoint import serve_metrics
-from ..runtime import build_transport
+from ..config.gateway_settings import ENV_PREFIX, SettingsError
+from ..config.topology import ENV_PATH, Topology, TopologyError
+from ..core.errors import UnavailableError
+from ..gateway.keys import hash_key, new_key
+from ..gateway.routes import RouteError
+from ..runtime.composition import build_transport
+from ..runtime.logs import configure_logging
+from ..runtime.metrics_endpoint import serve_metrics
+from ..runtime.serve import APP_FACTORY, load_service
 from ..sandbox.placement import preflight
-from ..topology import ENV_PATH, Topology, TopologyError
-from .keys import hash_key, new_key
-from .routes import RouteError
-from .serve import APP_FACTORY, load_service
-from .settings import ENV_PREFIX, SettingsError
 
 app = typer.Typer(
     help="The HTTP gateway: API keys and settings.",

@@ -11,13 +11,24 @@ from typing import Annotated
 
 import typer
 
-from .. import COMMAND_NAME, PROJECT_NAME, __version__
-from . import cells_cli, contracts_cli, topology_cli, triggers_cli
-from . import gate as gate_steps
-from .gateway import cli as gateway_cli
-from .registry import PACKAGE, load_cells
-from .sandbox import cli as sandbox_cli
-from .worker import worker
+from ... import COMMAND_NAME, PROJECT_NAME, __version__
+from ..devtools import gate as gate_steps
+from ..runtime.registry import PACKAGE, load_cells
+from ..runtime.worker import worker
+from . import (
+    cells as cells_cli,
+)
+from . import (
+    contracts as contracts_cli,
+)
+from . import gateway as gateway_cli
+from . import sandbox as sandbox_cli
+from . import (
+    topology as topology_cli,
+)
+from . import (
+    triggers as triggers_cli,
+)
 
 app = typer.Typer(
     name=COMMAND_NAME,

@@ -6,11 +6,22 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from .. import DIST_NAME
-from . import deploy, diagram, files, nats_auth
-from .cell import Cell
-from .registry import PACKAGE, load_cells
-from .topology import ENV_PATH, Topology, TopologyError, check_cells, load_topology
+from ... import DIST_NAME
+from ..config.topology import (
+    ENV_PATH,
+    Topology,
+    TopologyError,
+    check_cells,
+    load_topology,
+)
+from ..core.cell import Cell
+from ..ops import (
+    deploy,
+    diagram,
+    files,
+    nats_auth,
+)
+from ..runtime.registry import PACKAGE, load_cells
 
 app = typer.Typer(help="Where cells run and what flows between them.", no_args_is_help=True)
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .cell import Cell, Risk
-from .thresholds import Thresholds, effective
-from .topology import Topology
+from ..config.thresholds import Thresholds, effective
+from ..config.topology import Topology
+from ..core.cell import Cell, Risk
 
 SCRAPED_AT = re.compile(r"^# monocell scraped_at=(?P<at>[0-9.]+)$", re.MULTILINE)
 LOAD_TRIGGERS = ("p99_latency_ms", "queue_depth", "message_rate", "cpu_share")

@@ -23,9 +23,9 @@ secret: passwords come from environment variables when the server starts
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cell import Cell
-from .contracts import message_type_of
-from .topology import Topology
+from ..config.topology import Topology
+from ..core.cell import Cell
+from ..core.contracts import message_type_of
 
 
 @dataclass(frozen=True)

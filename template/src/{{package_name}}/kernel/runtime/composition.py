@@ -18,11 +18,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from .bus import Bus, DeliveryPolicy, MemoryTransport, Transport
-from .bus.jetstream import NatsTransport
-from .cell import Cell
-from .sandbox.placement import sandboxed
-from .topology import Topology, TopologyError, check_cells
+from ..bus import (
+    Bus,
+    DeliveryPolicy,
+    MemoryTransport,
+    Transport,
+)
+from ..bus.jetstream import NatsTransport
+from ..config.topology import Topology, TopologyError, check_cells
+from ..core.cell import Cell
+from ..sandbox.placement import sandboxed
 
 Role = Literal["serve", "worker"]
 PACKAGE = __package__.partition(".")[0]

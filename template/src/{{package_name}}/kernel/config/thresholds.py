@@ -13,7 +13,7 @@
     p99_latency_ms = 50.0
 
 A threshold that is absent or set to 0 for a cell is off. Only structure lives
-here; `kernel.triggers` evaluates them against metrics.
+here; `kernel.ops.triggers` evaluates them against metrics.
 """
 
 from typing import Annotated

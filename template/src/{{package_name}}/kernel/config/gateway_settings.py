@@ -21,7 +21,7 @@
 
     [gateway.jwt]                      # optional: bearer tokens
     issuer = "https://issuer.example"
-    audience = "my-service"
+    audience = "orders-api"
     algorithms = ["RS256"]
     jwks_url = "https://issuer.example/.well-known/jwks.json"   # or `key` (PEM / secret)
 
@@ -48,7 +48,7 @@ from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from limits.util import MissingModule, get_dependency
 
-from ..validation import split_message
+from .validation import split_message
 
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = f"{PACKAGE.upper()}_GATEWAY_"

@@ -4,13 +4,18 @@
 from pathlib import Path
 from typing import Annotated
 
-import tomlkit
 import typer
 
-from .. import COMMAND_NAME
-from . import files, triggers
-from .registry import load_cells
-from .topology import ENV_PATH, TopologyError, check_cells, load_topology
+from ... import COMMAND_NAME
+from ..config.topology import (
+    ENV_PATH,
+    TopologyError,
+    check_cells,
+    load_topology,
+)
+from ..ops import files, triggers
+from ..runtime.registry import load_cells
+from .dev_only import require_development_libraries
 
 app = typer.Typer(help="Decide placement from measurements.", no_args_is_help=True)
 
@@ -37,6 +42,8 @@ def check(
     if (metrics_url is None) == (snapshot is None):
         typer.echo("error: give exactly one of --metrics-url or --snapshot", err=True)
         raise typer.Exit(2)
+    if apply:
+        require_development_libraries("triggers check --apply")
     try:
         settings = load_topology(topology)
         cells = load_cells()
@@ -89,6 +96,8 @@ def apply_placements(path: Path, recommendations: list[triggers.Recommendation])
     Raises OSError when the file cannot be read or rewritten; "applied" is printed only
     once the new file is in place, so a failed write claims no change.
     """
+    import tomlkit  # a development dependency: imported where used, see cli/dev_only.py
+
     document = tomlkit.parse(path.read_text(encoding="utf-8"))
     cells = document.setdefault("cells", tomlkit.table(is_super_table=True))
     changes: list[str] = []

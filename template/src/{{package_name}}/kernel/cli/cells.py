@@ -8,12 +8,13 @@ from typing import Annotated, get_args
 
 import typer
 
-from .. import COMMAND_NAME
-from . import budget, scaffold
-from .cell import Risk
-from .message_names import misnamed_messages
-from .registry import PACKAGE, load_cells
-from .topology import Placement, TopologyError, load_topology
+from ... import COMMAND_NAME
+from ..config.topology import Placement, TopologyError, load_topology
+from ..core.cell import Risk
+from ..core.message_names import misnamed_messages
+from ..devtools import budget, scaffold
+from ..runtime.registry import PACKAGE, load_cells
+from .dev_only import require_development_libraries
 
 app = typer.Typer(help="Add, list and check cells.", no_args_is_help=True)
 
@@ -90,6 +91,7 @@ def new(
     ] = False,
 ) -> None:
     """Create a working cell, with tests, registered in app.py, topology.toml and contracts/."""
+    require_development_libraries("cell new")
     project = _project()
     interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
     try:

@@ -14,8 +14,8 @@ cells that declare a handler for it.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cell import Cell
-from .contracts import message_type_of
+from ..core.cell import Cell
+from ..core.contracts import message_type_of
 
 PLACEMENT_TITLES = {
     "inprocess": "main process",

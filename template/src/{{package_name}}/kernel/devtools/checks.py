@@ -6,7 +6,7 @@ changed the same lines it leaves inline conflict markers, and where it could
 not merge at all it leaves `*.rej` files. Either one must stop every commit
 and every CI run until a person resolves it; this module is that stop.
 
-Run it as `python -m <package>.kernel.checks no-conflicts [ROOT]`.
+Run it as `python -m <package>.kernel.devtools.checks no-conflicts [ROOT]`.
 """
 
 import re
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: exit 1 and list the files when a merge is unresolved."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "no-conflicts" or len(args) > 2:
-        print("usage: python -m <package>.kernel.checks no-conflicts [ROOT]", file=sys.stderr)
+        print(
+            "usage: python -m <package>.kernel.devtools.checks no-conflicts [ROOT]", file=sys.stderr
+        )
         return 2
     root = Path(args[1]) if len(args) == 2 else Path.cwd()
     problems = conflict_problems(root)

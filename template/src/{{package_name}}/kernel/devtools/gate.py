@@ -30,7 +30,10 @@ def steps(package: str) -> list[Step]:
     """The gate's steps, cheapest first so failures come fast."""
     python = sys.executable
     return [
-        Step("no unresolved merges", (python, "-m", f"{package}.kernel.checks", "no-conflicts")),
+        Step(
+            "no unresolved merges",
+            (python, "-m", f"{package}.kernel.devtools.checks", "no-conflicts"),
+        ),
         Step("lint (ruff)", (python, "-m", "ruff", "check")),
         Step("format (ruff)", (python, "-m", "ruff", "format", "--check")),
         Step("boundaries (import-linter)", (_tool("lint-imports"),)),

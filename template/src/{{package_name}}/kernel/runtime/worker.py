@@ -14,14 +14,20 @@ from typing import Annotated
 
 import typer
 
-from .cell import Cell
-from .errors import UnavailableError
+from ..config.topology import (
+    ENV_PATH,
+    Topology,
+    TopologyError,
+    load_topology,
+    redact_url,
+)
+from ..core.cell import Cell
+from ..core.errors import UnavailableError
+from ..sandbox.placement import preflight
+from .composition import hosted_cells, running
 from .logs import configure_logging
 from .metrics_endpoint import serve_metrics
 from .registry import load_cells
-from .runtime import hosted_cells, running
-from .sandbox.placement import preflight
-from .topology import ENV_PATH, Topology, TopologyError, load_topology, redact_url
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from . import snapshot
-from .registry import PACKAGE, load_cells
+from ..devtools import snapshot
+from ..runtime.registry import PACKAGE, load_cells
 
 app = typer.Typer(
     help="Snapshot the public message schemas and detect breaking changes.",
