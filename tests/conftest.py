@@ -13,6 +13,10 @@ from pathlib import Path
 import plumbum
 
 TEMPLATE = Path(__file__).resolve().parent.parent
+
+# tests/kernel/ holds the kernel's own tests as templates: test_kernel.py renders
+# them into a generated project and runs them there, never from here.
+collect_ignore = ["kernel"]
 COPIER = str(Path(sys.executable).with_name("copier"))
 
 # Answers that differ from the defaults in every question at least once across
@@ -59,10 +63,10 @@ plumbum.local.env["MONOCELL_SKIP_LOCK"] = "1"
 
 
 def run_copier(
-    *args: str, cwd: Path | None = None, lock: bool = False
+    *args: str, cwd: Path | None = None, lock: bool = False, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `copier` command line with no terminal attached."""
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", **extra_env}
     if lock:
         env.pop("MONOCELL_SKIP_LOCK")
     return subprocess.run(
@@ -97,10 +101,17 @@ def generated_env() -> dict[str, str]:
     return env
 
 
-def sh(project: Path, *cmd: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+def sh(
+    project: Path, *cmd: str, expect: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command inside a generated project and check its exit status."""
     result = subprocess.run(
-        list(cmd), cwd=project, capture_output=True, text=True, check=False, env=generated_env()
+        list(cmd),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**generated_env(), **(env or {})},
     )
     assert result.returncode == expect, (
         f"`{' '.join(cmd)}` exited {result.returncode}, expected {expect}:\n"
