@@ -52,9 +52,17 @@ def lock_dependencies(project: Path) -> None:
     if uv is None:
         print("monocell: uv not found; `uv sync` will write uv.lock on first use.")
         return
-    result = subprocess.run([uv, "lock", "--quiet"], cwd=project, check=False)
+    result = subprocess.run(
+        [uv, "lock", "--quiet"], cwd=project, check=False, capture_output=True, text=True
+    )
     if result.returncode != 0:
-        print("monocell: `uv lock` failed (offline?); run it again later.", file=sys.stderr)
+        # uv's first line says why (no interpreter for requires-python, offline, ...).
+        reason = next(iter(result.stderr.strip().splitlines()), "no reason given")
+        print(
+            f"monocell: `uv lock` failed ({reason}); run `uv lock` again once that is fixed"
+            " (UV_PYTHON=<path> names an interpreter).",
+            file=sys.stderr,
+        )
 
 
 # Copier names its throw-away update renders `copier._main.old_copy.<random>`

@@ -30,13 +30,13 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"package_name": "tests"}, "package_name: 'tests' is the name of a module the project"),
     ({"package_name": "pkg_" + "x" * 60}, "package_name: must be at most 40 characters"),
     ({"dist_name": "My_Dist"}, "dist_name: expected lowercase letters and digits"),
-    ({"command_name": "pip"}, "command_name: 'pip' would shadow a common tool"),
+    ({"command_name": "pip"}, "command_name: 'pip' would shadow a program the project"),
     ({"command_name": "two words"}, "command_name: expected lowercase letters and digits"),
     ({"description": ""}, "description: must not be empty or blank"),
-    ({"description": 'say "hi"'}, "description: expected a single line without double quotes"),
+    ({"description": 'say "hi"'}, "description: expected one line without control characters"),
     ({"description": "d" * 201}, "description: must be at most 200 characters, got 201"),
     ({"author_name": ""}, "author_name: must not be empty or blank"),
-    ({"author_name": 'Evil "Quote'}, "author_name: expected a single line without"),
+    ({"author_name": 'Evil "Quote'}, "author_name: expected one line without"),
     ({"author_email": "not-an-email"}, "author_email: expected an address like name@example.com"),
     ({"author_email": "a@b"}, "author_email: expected an address like name@example.com"),
     ({"author_email": "two@@example.com"}, "author_email: expected an address like"),
@@ -45,6 +45,32 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"python_min": "3.10"}, "Invalid choice for 'python_min'"),
     ({"license": "GPL-3.0"}, "Invalid choice for 'license'"),
     ({"ci_provider": "jenkins"}, "Invalid choice for 'ci_provider'"),
+    # A final newline: `$` would match before it, the rendered TOML would not parse.
+    ({"package_name": "shop\n"}, "package_name: expected a lowercase Python identifier"),
+    ({"command_name": "shop\n"}, "command_name: expected lowercase letters and digits"),
+    ({"dist_name": "shop\n"}, "dist_name: expected lowercase letters and digits"),
+    ({"author_email": "a@example.com\n"}, "author_email: expected an address like"),
+    ({"github_repository": "acme/shop\n"}, "github_repository: expected OWNER/NAME"),
+    ({"copyright_year": "2030\n"}, "copyright_year: expected a four-digit year"),
+    ({"project_name": "Shop\n"}, "project_name: expected ASCII letters, digits"),
+    # Control characters break the TOML and YAML the answers are written into.
+    ({"description": "one\rtwo"}, "description: expected one line without control characters"),
+    ({"description": "bell\x07"}, "description: expected one line without control characters"),
+    ({"author_name": "Ada\tLovelace"}, "author_name: expected one line without control"),
+    ({"copyright_holder": "Acme\x1b[31m"}, "copyright_holder: expected one line of at most"),
+    # Programs the project installs or its checks call.
+    ({"command_name": "python3"}, "command_name: 'python3' would shadow a program"),
+    ({"command_name": "activate"}, "command_name: 'activate' would shadow a program"),
+    ({"command_name": "lint-imports"}, "command_name: 'lint-imports' would shadow a program"),
+    ({"command_name": "pre-commit"}, "command_name: 'pre-commit' would shadow a program"),
+    ({"command_name": "uvicorn"}, "command_name: 'uvicorn' would shadow a program"),
+    # Modules the project installs, start-up hooks, the project's own module names.
+    ({"package_name": "cryptography"}, "package_name: 'cryptography' is the name of a module"),
+    ({"package_name": "sitecustomize"}, "package_name: 'sitecustomize' is the name of a module"),
+    ({"package_name": "conftest"}, "package_name: 'conftest' is the name of a module"),
+    ({"package_name": "test_shop"}, "package_name: 'test_shop' would clash with the project's"),
+    ({"github_repository": "owner/.."}, "github_repository: NAME may not be '.' or '..'"),
+    ({"example_cells": "maybe"}, "example_cells: expected true or false, got 'maybe'"),
 ]
 
 
@@ -95,4 +121,4 @@ def test_interactive_prompt_shows_the_reason_and_asks_again(tmp_path: Path) -> N
     answers = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     assert answers["project_name"] == "Json"
     assert answers["package_name"] == "json_tools"
-    assert (destination / "src" / "json_tools" / "kernel" / "cli.py").is_file()
+    assert (destination / "src" / "json_tools" / "kernel" / "cli" / "main.py").is_file()

@@ -4,6 +4,7 @@ These tests render through the real `copier` command (hooks included, so
 `uv.lock` is written), then run what the generated README and CI run.
 """
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,17 +12,42 @@ from conftest import TEMPLATE, run_copier, sh
 
 pytestmark = pytest.mark.slow
 
-FULL_CHECK_COMBINATIONS = {
+# Each combination runs on its minimum Python's real interpreter: a project that
+# says `requires-python = ">=3.13"` is checked on 3.13, not on this machine's 3.11.
+FULL_CHECK_COMBINATIONS: dict[str, dict[str, object]] = {
     "defaults": {},
-    "bare-proprietary": {
+    "acme-312-examples": {
+        "project_name": "Acme Orders",
+        "package_name": "acme_orders",
+        "dist_name": "acme-orders-service",
+        "command_name": "acme",
+        "python_min": "3.12",
+        "example_cells": True,
+        "github_repository": "acme/orders",
+    },
+    "bare-313-proprietary": {
         "project_name": "Back Office",
         "package_name": "backoffice",
         "command_name": "bo",
         "license": "proprietary",
+        "python_min": "3.13",
         "example_cells": False,
         "ci_provider": "none",
     },
 }
+
+PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
+
+
+def interpreter(minor: str) -> Path:
+    """The real interpreter of a minimum Python: pyenv's build, else one on PATH."""
+    for version in sorted(PYENV_VERSIONS.glob(f"{minor}.*"), reverse=True):
+        if (version / "bin" / f"python{minor}").is_file():
+            return version / "bin" / f"python{minor}"
+    found = shutil.which(f"python{minor}")
+    if found is None:
+        pytest.fail(f"no Python {minor} interpreter (looked in {PYENV_VERSIONS} and on PATH)")
+    return Path(found)
 
 
 @pytest.fixture(scope="module", params=FULL_CHECK_COMBINATIONS)
@@ -31,12 +57,23 @@ def project(
     answers: dict[str, object] = FULL_CHECK_COMBINATIONS[request.param]
     destination = tmp_path_factory.mktemp(request.param) / "project"
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    python = interpreter(str(answers.get("python_min", "3.11")))
+    # UV_PYTHON: the hook's `uv lock` needs an interpreter that meets requires-python.
     result = run_copier(
-        "copy", "--trust", "--defaults", *data, str(TEMPLATE), str(destination), lock=True
+        "copy",
+        "--trust",
+        "--defaults",
+        *data,
+        str(TEMPLATE),
+        str(destination),
+        lock=True,
+        UV_PYTHON=str(python),
     )
     assert result.returncode == 0, result.stderr
-    assert (destination / "uv.lock").is_file(), "the hook writes uv.lock"
-    sh(destination, "uv", "sync", "--locked")
+    assert (destination / "uv.lock").is_file(), f"the hook writes uv.lock: {result.stderr}"
+    sh(destination, "uv", "sync", "--locked", "--python", str(python))
+    version = sh(destination, "uv", "run", "python", "-c", "import sys; print(sys.version)")
+    assert version.stdout.startswith(str(answers.get("python_min", "3.11")))
     return destination, answers
 
 
@@ -75,7 +112,9 @@ def test_gate_and_pre_commit_pass(project: tuple[Path, dict[str, object]]) -> No
 
 def test_docs_build_strict(project: tuple[Path, dict[str, object]]) -> None:
     path, _ = project
-    sh(path, "uv", "run", "--locked", "--group", "docs", "mkdocs", "build", "--strict")
+    # The command exactly as the generated README gives it.
+    assert "uv run --group docs mkdocs build --strict" in (path / "README.md").read_text()
+    sh(path, "uv", "run", "--group", "docs", "mkdocs", "build", "--strict")
     assert (path / "site" / "index.html").is_file()
 
 
@@ -108,7 +147,7 @@ def test_import_linter_catches_a_cross_cell_import(
     path, answers = project
     package = str(answers.get("package_name", "my_service"))
     cells = path / "src" / package / "cells"
-    kernel_module = path / "src" / package / "kernel" / "cell.py"
+    kernel_module = path / "src" / package / "kernel" / "core" / "cell.py"
     planted = [
         # a cell reaching into another cell's internals
         (cells / "orders" / "handlers.py", f"from {package}.cells.payments import handlers\n"),
@@ -152,7 +191,8 @@ def test_gate_refuses_a_breaking_contract_change(
     if answers.get("example_cells") is False:
         pytest.skip("the planted change edits an example cell")
     command = str(answers.get("command_name", "my-service"))
-    contracts = path / "src" / "my_service" / "cells" / "orders" / "contracts.py"
+    package = str(answers.get("package_name", "my_service"))
+    contracts = path / "src" / package / "cells" / "orders" / "contracts.py"
     original = contracts.read_text()
     assert "le=1000" in original
     try:

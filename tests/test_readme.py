@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+import yaml
+from conftest import TEMPLATE, run_copier, sh
 
 README = (TEMPLATE / "README.md").read_text(encoding="utf-8")
 
@@ -73,6 +74,16 @@ def test_readme_generate_command_works_as_written(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+    # The project it made can follow the template: `copier update` finds the source.
+    project = tmp_path / "my-service"
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert Path(answers["_src_path"]) == TEMPLATE
+    sh(project, "git", "add", "-A")
+    identity = ["-c", "user.name=Owner", "-c", "user.email=owner@example.com"]
+    sh(project, "git", *identity, "commit", "--quiet", "-m", "Start from the monocell template")
+    updated = run_copier("update", "--trust", "--defaults", cwd=project)
+    assert updated.returncode == 0, updated.stderr
 
 
 def free_port() -> int:

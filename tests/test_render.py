@@ -82,7 +82,8 @@ def test_combination_renders_what_was_asked(copie: Any, combination: str) -> Non
     assert pyproject["project"]["name"] == expected["dist_name"]
     assert pyproject["project"]["license"] == PYPROJECT_LICENSE[str(expected["license"])]
     assert pyproject["project"]["requires-python"] == f">={expected['python_min']}"
-    assert pyproject["project"]["scripts"] == {expected["command_name"]: f"{pkg}.kernel.cli:main"}
+    script = f"{pkg}.kernel.cli.main:main"
+    assert pyproject["project"]["scripts"] == {expected["command_name"]: script}
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + str(
         expected["python_min"]
     ).replace(".", "")
@@ -95,13 +96,19 @@ def test_combination_renders_what_was_asked(copie: Any, combination: str) -> Non
     # LICENSE text matches the choice.
     license_text = (project / "LICENSE").read_text()
     assert license_text.lstrip().startswith(LICENSE_FIRST_LINE[str(expected["license"])])
-    if expected["license"] in {"MIT", "BSD-3-Clause"}:
+    if expected["license"] != "proprietary":
         holder = expected["copyright_holder"] if "copyright_holder" in asked else "Your Name"
         assert str(holder) in license_text
+        assert "[yyyy]" not in license_text
+        assert "[name of copyright owner]" not in license_text
+    notice = project / "NOTICE"
+    assert notice.is_file() == (expected["license"] == "Apache-2.0")
+    if notice.is_file():
+        assert notice.read_text().splitlines()[0] == expected["project_name"]
 
     # Package layout and example cells.
     src = project / "src" / str(pkg)
-    assert (src / "kernel" / "cli.py").is_file()
+    assert (src / "kernel" / "cli" / "main.py").is_file()
     assert (src / "cells" / "__init__.py").is_file()
     has_examples = bool(expected["example_cells"])
     assert (src / "cells" / "orders").is_dir() == has_examples
@@ -149,9 +156,10 @@ def test_defaults_tree(copie: Any) -> None:
         "src/my_service/app.py",
         "src/my_service/py.typed",
         "src/my_service/kernel/__init__.py",
-        "src/my_service/kernel/cell.py",
-        "src/my_service/kernel/contracts.py",
-        "tests/test_cli.py",
+        "src/my_service/kernel/core/cell.py",
+        "src/my_service/kernel/core/contracts.py",
+        "tests/conftest.py",
+        "tests/cells/test_orders.py",
     ]
     missing = [name for name in expected_files if not (project / name).is_file()]
     assert missing == []
@@ -181,7 +189,7 @@ def test_no_template_syntax_leaks_into_the_project(copie: Any) -> None:
 def test_template_owned_files_say_so(copie: Any) -> None:
     project, _ = render(copie, {})
     owned = [
-        *sorted((project / "src" / "my_service" / "kernel").glob("*.py")),
+        *sorted((project / "src" / "my_service" / "kernel").rglob("*.py")),
         project / ".pre-commit-config.yaml",
         project / ".github" / "workflows" / "ci.yml",
         project / ".github" / "dependabot.yml",
@@ -210,3 +218,26 @@ def test_derived_package_name_is_always_acceptable(
     _, recorded = render(copie, {"project_name": project_name})
     assert recorded["package_name"] == package_name
     assert recorded["dist_name"] == package_name.replace("_", "-")
+
+
+def test_no_generated_file_hard_codes_a_default_name(copie: Any) -> None:
+    """Every name the user answered reaches every file: none says "my-service"."""
+    project, _ = render(
+        copie,
+        {
+            "project_name": "Acme Orders",
+            "package_name": "acme_orders",
+            "dist_name": "acme-orders-service",
+            "command_name": "acme",
+            "github_repository": "acme/orders",
+        },
+    )
+    found = []
+    for path in sorted(project.rglob("*")):
+        if not path.is_file() or ".git" in path.parts or path.suffix == ".lock":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for default in ("my-service", "my_service", "My Service", "MY_SERVICE"):
+            if default in text or default in str(path):
+                found.append(f"{path.relative_to(project)}: {default}")
+    assert found == []

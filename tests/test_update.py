@@ -23,8 +23,8 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Owner",
     "GIT_COMMITTER_EMAIL": "owner@example.com",
 }
-KERNEL_CLI = "template/src/{{package_name}}/kernel/cli.py"
-KERNEL_THRESHOLDS = "template/src/{{package_name}}/kernel/thresholds.py"
+KERNEL_CLI = "template/src/{{package_name}}/kernel/cli/main.py"
+KERNEL_THRESHOLDS = "template/src/{{package_name}}/kernel/config/thresholds.py"
 HELP_A = 'help=f"{PROJECT_NAME}: command-line program of the service."'
 HELP_B = 'help=f"{PROJECT_NAME}: the command-line program of this service."'
 # B renames the [triggers] key `message_rate` to `messages_per_second`; the
@@ -193,7 +193,7 @@ def test_owner_edits_are_kept_and_template_changes_arrive(
     assert "# owner: keep payments close to orders" in migrated
     assert "messages_per_second = 500.0" in migrated
     assert "\nmessage_rate = " not in migrated
-    assert HELP_B in (project / "src/my_service/kernel/cli.py").read_text()
+    assert HELP_B in (project / "src/my_service/kernel/cli/main.py").read_text()
     assert (project / "docs" / "runbook.md").is_file()
     assert sh(project, "git", "status", "--porcelain").stdout.strip()  # changes to review
 
@@ -206,7 +206,7 @@ def test_conflicting_kernel_edit_is_marked_and_stops_the_checks(
     template_repo: Path, tmp_path: Path
 ) -> None:
     project = generate(template_repo, tmp_path, "1.0.0")
-    cli = project / "src" / "my_service" / "kernel" / "cli.py"
+    cli = project / "src" / "my_service" / "kernel" / "cli" / "main.py"
     replace_once(cli, HELP_A, 'help=f"{PROJECT_NAME}: owner wording."')
     commit_all(project, "owner edits the kernel")
 
@@ -216,10 +216,9 @@ def test_conflicting_kernel_edit_is_marked_and_stops_the_checks(
     assert "<<<<<<<" in text
     assert ">>>>>>>" in text
     sh(project, "uv", "sync", "--quiet")
-    check = sh(
-        project, "uv", "run", "python", "-m", "my_service.kernel.checks", "no-conflicts", expect=1
-    )
-    assert "src/my_service/kernel/cli.py" in check.stderr
+    checks = "my_service.kernel.devtools.checks"
+    check = sh(project, "uv", "run", "python", "-m", checks, "no-conflicts", expect=1)
+    assert "src/my_service/kernel/cli/main.py" in check.stderr
     sh(project, "git", "add", "-A")
     sh(project, "uv", "run", "pre-commit", "run", "no-conflicts", "--all-files", expect=1)
 
@@ -229,7 +228,7 @@ def test_conflicting_kernel_edit_is_marked_and_stops_the_checks(
     )
     cli.write_text(resolved)
     assert HELP_B in cli.read_text()
-    sh(project, "uv", "run", "python", "-m", "my_service.kernel.checks", "no-conflicts")
+    sh(project, "uv", "run", "python", "-m", "my_service.kernel.devtools.checks", "no-conflicts")
     sh(project, "git", "add", "-A")
     sh(project, "uv", "run", "pre-commit", "run", "--all-files")
 
