@@ -1,27 +1,96 @@
 """Runs once after `copier copy` and after every `copier update` (Copier `_tasks`).
 
-It does two things, each safe to repeat and each skipped with a note when its
+It does three things (run as `post_generate.py prune-manifest`, after an update,
+it only prunes the manifest of step 1), each safe to repeat and each skipped with a note when its
 tool is missing, so generation never fails half-way because of the machine:
 
-1. `git init` when the project is not already inside a git work tree, because
+1. Writes `.template-files.sha256`: the SHA-256 of every template-owned file
+   (those whose first lines say "Owned by the monocell template") as the
+   template rendered it. The gate compares against it, so an edit to a
+   template-owned file is found before `copier update` turns it into a conflict.
+2. `git init` when the project is not already inside a git work tree, because
    `copier update` needs the project under git.
-2. `uv lock` when `uv` is on PATH, so the project starts with a committed-ready
+3. `uv lock` when `uv` is on PATH, so the project starts with a committed-ready
    `uv.lock`; after an update it refreshes the lock for changed dependencies.
 
-Set MONOCELL_SKIP_LOCK=1 to skip step 2 (offline machines).
+Set MONOCELL_SKIP_LOCK=1 to skip step 3 (offline machines).
 
-During `copier update`, Copier also renders the old and the new template
+During `copier update`, Copier renders the new version over the project and
+runs this task before it re-applies the owner's changes, so the manifest holds
+the template's hashes, not the owner's. It also renders the old and the new
 version into temporary directories to compute the diff, and runs this task
-there too. Nothing there is kept, so both steps are skipped in those copies:
-locking them would only cost two dependency resolutions per update.
+there too: the manifest is written there as well (so it never shows up in the
+diff), steps 2 and 3 are skipped (nothing there is kept).
 """
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+# The same name, marker and format are read by the project's
+# `kernel/devtools/template_files.py`; the hook cannot import it (the project is
+# not installed yet when the hook runs).
+MANIFEST = ".template-files.sha256"
+OWNED_MARKER = "Owned by the monocell template"
+MANIFEST_HEADER = (
+    "# Owned by the monocell template: written by copier copy and copier update.\n"
+    "# SHA-256 of each template-owned file as the template wrote it; `gate` fails\n"
+    "# when one differs. Do not edit: move changes into your own code instead.\n"
+)
+_NOT_PROJECT = {".git", ".venv", "node_modules", "site", "__pycache__", ".mypy_cache"}
+
+
+def template_owned_files(project: Path) -> list[Path]:
+    """Files whose first three lines carry the ownership marker, in path order."""
+    owned = []
+    for path in sorted(project.rglob("*")):
+        if not path.is_file() or _NOT_PROJECT.intersection(path.relative_to(project).parts):
+            continue
+        if path.name == MANIFEST:
+            continue
+        try:
+            with path.open(encoding="utf-8") as text:
+                head = "".join(text.readline() for _ in range(3))
+        except (UnicodeDecodeError, OSError):
+            continue
+        if OWNED_MARKER in head:
+            owned.append(path)
+    return owned
+
+
+def write_manifest(project: Path) -> None:
+    lines = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(project).as_posix()}\n"
+        for path in template_owned_files(project)
+    ]
+    (project / MANIFEST).write_text(MANIFEST_HEADER + "".join(lines), encoding="utf-8")
+
+
+def prune_manifest(project: Path) -> None:
+    """Drop entries of files that are gone: those the update removed.
+
+    The manifest is written before Copier removes the files the new version no
+    longer has, so it still lists them. This runs as an "after" migration, once
+    the update is complete; it never adds or re-hashes an entry, so an owner's
+    edit that the update merged is still reported.
+    """
+    manifest = project / MANIFEST
+    if not manifest.is_file():
+        return
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [
+        line
+        for line in lines
+        if line.startswith("#")
+        or "  " not in line
+        or (project / line.split("  ", 1)[1].strip()).is_file()
+    ]
+    if kept != lines:
+        manifest.write_text("".join(kept), encoding="utf-8")
 
 
 def inside_git_work_tree(project: Path) -> bool:
@@ -77,6 +146,10 @@ def is_copier_scratch(project: Path) -> bool:
 
 def main() -> None:
     project = Path.cwd()
+    if sys.argv[1:] == ["prune-manifest"]:
+        prune_manifest(project)
+        return
+    write_manifest(project)
     if is_copier_scratch(project):
         return
     ensure_git(project)

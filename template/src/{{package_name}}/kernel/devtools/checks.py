@@ -1,12 +1,13 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""Repository hygiene checks that no linter covers: unresolved merges.
+"""Repository hygiene checks that no linter covers: unresolved merges, edited template files.
 
 `copier update` merges template changes into your files. Where both sides
 changed the same lines it leaves inline conflict markers, and where it could
 not merge at all it leaves `*.rej` files. Either one must stop every commit
 and every CI run until a person resolves it; this module is that stop.
 
-Run it as `python -m <package>.kernel.devtools.checks no-conflicts [ROOT]`.
+Run it as `python -m <package>.kernel.devtools.checks no-conflicts [ROOT]`;
+`template-files [ROOT]` runs the check of `template_files.py`.
 """
 
 import re
@@ -14,6 +15,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from .template_files import edited_template_files
 
 # A conflict block opens with 7 '<', holds a line of exactly 7 '=', closes with 7 '>'.
 _OPEN = re.compile(r"^<{7}( |$)")
@@ -60,16 +63,25 @@ def conflict_problems(root: Path) -> list[str]:
     return problems
 
 
+CHECKS = {"no-conflicts": conflict_problems, "template-files": edited_template_files}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: exit 1 and list the files when a merge is unresolved."""
+    """Command-line entry: exit 1 and list the files when a check finds a problem."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] != "no-conflicts" or len(args) > 2:
+    if not args or args[0] not in CHECKS or len(args) > 2:
         print(
-            "usage: python -m <package>.kernel.devtools.checks no-conflicts [ROOT]", file=sys.stderr
+            "usage: python -m <package>.kernel.devtools.checks "
+            "{no-conflicts,template-files} [ROOT]",
+            file=sys.stderr,
         )
         return 2
     root = Path(args[1]) if len(args) == 2 else Path.cwd()
-    problems = conflict_problems(root)
+    try:
+        problems = CHECKS[args[0]](root)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

@@ -34,6 +34,10 @@ def steps(package: str) -> list[Step]:
             "no unresolved merges",
             (python, "-m", f"{package}.kernel.devtools.checks", "no-conflicts"),
         ),
+        Step(
+            "template files unchanged",
+            (python, "-m", f"{package}.kernel.devtools.checks", "template-files"),
+        ),
         Step("lint (ruff)", (python, "-m", "ruff", "check")),
         Step("format (ruff)", (python, "-m", "ruff", "format", "--check")),
         Step("boundaries (import-linter)", (_tool("lint-imports"),)),

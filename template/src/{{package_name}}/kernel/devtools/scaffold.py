@@ -112,6 +112,11 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
         raise ScaffoldError(
             f"placement: expected one of {', '.join(placements)}, got {request.placement!r}"
         )
+    if request.risk is Risk.HIGH and request.placement == "inprocess":
+        raise ScaffoldError(
+            "placement: a high-risk cell runs in the sandbox or a worker, not 'inprocess' "
+            "(serve would refuse it)"
+        )
     base = camel(request.name)
     context = {
         "name": request.name,
