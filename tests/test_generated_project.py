@@ -204,3 +204,28 @@ def test_gate_refuses_a_breaking_contract_change(
     finally:
         contracts.write_text(original)
     sh(path, "uv", "run", command, "contracts", "diff")
+
+
+def test_an_edited_template_file_stops_the_gate_in_one_line(
+    project: tuple[Path, dict[str, object]],
+) -> None:
+    path, answers = project
+    command = str(answers.get("command_name", "my-service"))
+    package = str(answers.get("package_name", "my_service"))
+    relative = f"src/{package}/kernel/bus/bus.py"
+    kernel_file = path / relative
+    original = kernel_file.read_text()
+    try:
+        kernel_file.write_text(original + "# a local tweak\n")
+        failed = sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
+        assert "FAILED at 'template files unchanged'" in failed.stdout
+        assert failed.stderr.strip().splitlines() == [
+            f"{relative}: template-owned file was edited; move the change into a cell or a "
+            "module of your own, or propose it upstream and take it with `copier update`"
+        ]
+        sh(path, "git", "add", "-A")
+        sh(path, "uv", "run", "pre-commit", "run", "template-files", "--all-files", expect=1)
+    finally:
+        kernel_file.write_text(original)
+        sh(path, "git", "add", "-A")
+    sh(path, "uv", "run", "python", "-m", f"{package}.kernel.devtools.checks", "template-files")

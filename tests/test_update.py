@@ -99,7 +99,7 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     replace_once(repo / KERNEL_THRESHOLDS, RATE_FIELD_A, RATE_FIELD_B)
     replace_once(repo / KERNEL_THRESHOLDS, RATE_OVERRIDE_A, RATE_OVERRIDE_B)
-    replace_once(repo / "copier.yml", "_migrations: []\n", MIGRATION_B)
+    replace_once(repo / "copier.yml", "_migrations:\n", MIGRATION_B)
     commit_all(repo, "version B")
     sh(repo, "git", "tag", "2.0.0")
 
@@ -276,3 +276,82 @@ def test_migration_runs_once(template_repo: Path, tmp_path: Path) -> None:
     assert "What to do, and when." in (project / "docs" / "runbook.md").read_text()
     sh(project, "uv", "sync", "--quiet")
     sh(project, "uv", "run", "--quiet", "my-service", "gate", "--skip-tests")
+
+
+# The last release before the kernel was grouped by lifetime (core, config, runtime,
+# ops, devtools, cli) and its tests moved into the template.
+PREVIOUS_RELEASE = "6dd7cb5"
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
+
+
+@pytest.fixture(scope="module")
+def release_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A template repository holding the previous release (0.9.0) and this checkout (1.0.0)."""
+    known = sh(TEMPLATE, "git", "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}", expect=None)
+    if known.returncode != 0:
+        pytest.skip(f"this clone lacks commit {PREVIOUS_RELEASE} (shallow?): fetch full history")
+    repo = tmp_path_factory.mktemp("releases") / "monocell"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", PREVIOUS_RELEASE, *TEMPLATE_PARTS],
+        cwd=TEMPLATE,
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    sh(repo, "git", "init", "--quiet", "--initial-branch=main")
+    commit_all(repo, "previous release")
+    sh(repo, "git", "tag", "0.9.0")
+    for name in TEMPLATE_PARTS:
+        shutil.rmtree(repo / name, ignore_errors=True)
+        (repo / name).unlink(missing_ok=True)
+        source = TEMPLATE / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, repo / name)
+    commit_all(repo, "this release")
+    sh(repo, "git", "tag", "1.0.0")
+    return repo
+
+
+def test_a_project_of_the_previous_release_updates_to_the_new_layout(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    """Owner work made under the old layout survives the move, and the gate passes after."""
+    names = ("project_name=Acme Orders", "package_name=acme_orders", "command_name=acme")
+    project = generate(release_repo, tmp_path, "0.9.0", *names)
+    src = project / "src" / "acme_orders"
+    sh(project, "uv", "sync", "--quiet")
+    # The owner's work under the old layout: a new cell (from the old `cell new`,
+    # whose test imports old kernel paths), a changed handler, a dependency, notes.
+    sh(project, "uv", "run", "acme", "cell", "new", "billing", "--purpose", "Bills.", "--yes")
+    handlers = src / "cells" / "orders" / "handlers.py"
+    handlers.write_text(handlers.read_text() + "\n\nOWNER_CELL_CONSTANT = 42\n")
+    replace_once(project / "pyproject.toml", '    "msgspec>=', '    "humanize>=4",\n    "msgspec>=')
+    sh(project, "uv", "lock", "--quiet")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\n## Owner notes\n\nKeep this.\n")
+    topology = project / "topology.toml"
+    topology.write_text("# owner: reviewed placements on Monday\n" + topology.read_text())
+    commit_all(project, "owner work")
+    old_billing_test = (project / "tests" / "cells" / "test_billing.py").read_text()
+    assert "kernel.runtime import running" in old_billing_test
+
+    update(project, "1.0.0", *names)
+
+    assert (src / "kernel" / "core" / "cell.py").is_file()
+    assert not (src / "kernel" / "cell.py").exists()
+    assert not (project / "tests" / "test_bus_memory.py").exists()  # kernel tests left
+    assert (project / "tests" / "conformance" / "test_cells.py").is_file()
+    assert "OWNER_CELL_CONSTANT = 42" in handlers.read_text()
+    assert '"humanize>=4"' in (project / "pyproject.toml").read_text()
+    assert "## Owner notes" in readme.read_text()
+    assert topology.read_text().startswith("# owner: reviewed placements on Monday\n")
+    assert (src / "cells" / "billing" / "handlers.py").is_file()
+    billing_test = (project / "tests" / "cells" / "test_billing.py").read_text()
+    assert "kernel.runtime.composition import running" in billing_test
+    assert (project / "uv.lock").is_file()
+    assert not list(project.rglob("*.rej"))
+    sh(project, "uv", "sync", "--quiet")
+    sh(project, "uv", "run", "--quiet", "acme", "gate")

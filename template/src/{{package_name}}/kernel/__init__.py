@@ -21,16 +21,26 @@ from .core.contracts import (
     message_type_of,
     reply_type_of,
 )
+from .core.errors import (
+    BusError,
+    DeadlineExceededError,
+    RejectedError,
+    UnavailableError,
+)
 
 __all__ = [
+    "BusError",
     "Cell",
     "Command",
     "Context",
+    "DeadlineExceededError",
     "Event",
     "Message",
     "Public",
+    "RejectedError",
     "Reply",
     "Risk",
+    "UnavailableError",
     "message_type_of",
     "reply_type_of",
 ]

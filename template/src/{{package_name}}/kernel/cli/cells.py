@@ -106,7 +106,8 @@ def new(
                 name=name,
                 purpose=purpose,
                 risk=risk or Risk.LOW,
-                placement=placement or "inprocess",
+                # A high-risk cell starts in the sandbox (serve refuses it in-process).
+                placement=placement or ("sandbox" if risk is Risk.HIGH else "inprocess"),
             )
         topology = project.root / "topology.toml"
         transport = load_topology(topology).bus.transport if topology.exists() else "memory"

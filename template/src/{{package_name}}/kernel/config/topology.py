@@ -73,6 +73,9 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """One `[cells.<name>]` table."""
 
     placement: Placement = "inprocess"
+    # A high-risk cell runs in the sandbox; `serve` refuses it in its own process
+    # unless this says the owner accepts the risk.
+    allow_unsandboxed: bool = False
     # Thresholds for this cell only (see kernel.config.thresholds).
     triggers: ThresholdOverrides | None = None
     sandbox: SandboxPolicy | None = None
@@ -92,6 +95,11 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
         """Where `cell` runs; a cell the file does not mention runs in-process."""
         settings = self.cells.get(cell)
         return settings.placement if settings is not None else "inprocess"
+
+    def allows_unsandboxed(self, cell: str) -> bool:
+        """True when `[cells.<cell>] allow_unsandboxed = true` accepts running it in-process."""
+        settings = self.cells.get(cell)
+        return settings.allow_unsandboxed if settings is not None else False
 
     def sandbox_of(self, cell: str) -> SandboxPolicy:
         """The sandbox policy of `cell` (the defaults when its table has none)."""

@@ -26,7 +26,7 @@ from ..bus import (
 )
 from ..bus.jetstream import NatsTransport
 from ..config.topology import Topology, TopologyError, check_cells
-from ..core.cell import Cell
+from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
 
 Role = Literal["serve", "worker"]
@@ -55,7 +55,19 @@ def hosted_cells(
             )
         # Everything not placed in another process runs here (a placement that only
         # changes how a cell runs locally, such as a sandbox, stays with `serve`).
-        return tuple(cell for cell in cells if topology.placement_of(cell.name) != "remote")
+        hosted = tuple(cell for cell in cells if topology.placement_of(cell.name) != "remote")
+        for cell in hosted:
+            if (
+                cell.risk == Risk.HIGH
+                and topology.placement_of(cell.name) == "inprocess"
+                and not topology.allows_unsandboxed(cell.name)
+            ):
+                raise TopologyError(
+                    f"cells.{cell.name}.placement: {cell.name!r} is high-risk and would run "
+                    'unsandboxed in this process; place it "sandbox" (or set '
+                    "allow_unsandboxed = true to accept the risk)"
+                )
+        return hosted
     if topology.bus.transport != "nats":
         raise TopologyError(
             'bus.transport: a worker process needs "nats" (set it in topology.toml '
