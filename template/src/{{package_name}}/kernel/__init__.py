@@ -10,6 +10,7 @@ the kernel's public names from here.
 from .core.cell import (
     Cell,
     Context,
+    On,
     Public,
     Risk,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "DeadlineExceededError",
     "Event",
     "Message",
+    "On",
     "Public",
     "RejectedError",
     "Reply",

@@ -97,16 +97,22 @@ class MemoryTransport:
             raise UnavailableError("memory transport: closed; build a new bus")
         self._started = True
 
+    async def idle(self) -> None:
+        """Return once no event is queued, being handled or waiting for a retry, and no
+        command is running (a test's "everything has happened" point)."""
+        groups = [group for by_name in self._groups.values() for group in by_name.values()]
+        while self._requests or any(group.unsettled for group in groups):
+            await asyncio.gather(*(group.settled.wait() for group in groups))
+            if self._requests:
+                self._requests_done.clear()
+                await self._requests_done.wait()
+
     async def close(self, drain_timeout: float) -> None:
         """Let queued events and running commands finish, then stop the workers."""
         groups = [group for by_name in self._groups.values() for group in by_name.values()]
         try:
             async with asyncio.timeout(drain_timeout):
-                while self._requests or any(group.unsettled for group in groups):
-                    await asyncio.gather(*(group.settled.wait() for group in groups))
-                    if self._requests:
-                        self._requests_done.clear()
-                        await self._requests_done.wait()
+                await self.idle()
         except TimeoutError:
             lost = sum(group.unsettled for group in groups)
             logger.warning("memory transport: drain timed out, %d event(s) not handled", lost)

@@ -12,17 +12,19 @@ import keyword
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .contracts import (
     Command,
     Event,
+    Message,
     Reply,
     message_type_of,
     reply_type_of,
 )
 
 CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+ReplyT = TypeVar("ReplyT", bound=Reply)
 
 
 class Risk(enum.StrEnum):
@@ -42,13 +44,37 @@ class Context(Protocol):
     @property
     def correlation_id(self) -> str: ...
 
-    async def send(self, command: Command[Any], /) -> Any: ...
+    async def send(self, command: Command[ReplyT], /) -> ReplyT: ...
 
     async def publish(self, event: Event, /) -> None: ...
 
 
 CommandHandler = Callable[[Any, Context], Awaitable[Reply]]
 EventHandler = Callable[[Any, Context], Awaitable[None]]
+
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+class On:
+    """One handler, registered for one command or event: `On(PlaceOrder, place_order)`.
+
+    The pair is typed, so `mypy --strict` fails a handler registered for a
+    message it does not take (a `{PlaceOrder: get_order}` mapping cannot say that).
+    The class is not generic on purpose: its constructor's type variable is then
+    solved from the two arguments alone, never widened by where the pair goes.
+    """
+
+    __slots__ = ("handler", "message")
+
+    def __init__(
+        self, message: type[MessageT], handler: Callable[[MessageT, Context], Awaitable[Any]]
+    ) -> None:
+        self.message: type[Message] = message
+        self.handler: Callable[[Any, Context], Awaitable[Any]] = handler
+
+    def __repr__(self) -> str:
+        return f"On({self.message.__qualname__}, {getattr(self.handler, '__qualname__', '?')})"
 
 
 @dataclass(frozen=True)
@@ -75,10 +101,16 @@ class Cell:
     # Commands of other cells this cell's handlers send. The bus refuses any
     # other, in memory as on NATS (least-privilege users from `topology deploy`).
     sends: tuple[type[Command[Any]], ...] = ()
+    # Typed registrations, `On(Command, handler)` or `On(Event, handler)`: moved
+    # into `commands` and `events` on creation (so this reads empty afterwards,
+    # and a copy made with `dataclasses.replace` does not register them twice).
+    handlers: tuple[On, ...] = ()
 
     def __post_init__(self) -> None:
         if not CELL_NAME_PATTERN.match(self.name) or keyword.iskeyword(self.name):
             raise ValueError(f"cell name must be a lowercase identifier, got {self.name!r}")
+        if self.handlers:
+            self._merge_handlers()
         for command in self.commands:
             message_type_of(command)
             message_type_of(reply_type_of(command))
@@ -92,3 +124,26 @@ class Cell:
                     f"cell {self.name!r} marks {route.command.__qualname__} public "
                     "but does not handle it"
                 )
+
+    def _merge_handlers(self) -> None:
+        commands = dict(self.commands)
+        events = dict(self.events)
+        for on in self.handlers:
+            if issubclass(on.message, Command):
+                table: dict[Any, Any] = commands
+            elif issubclass(on.message, Event):
+                table = events
+            else:
+                raise ValueError(
+                    f"cell {self.name!r}: On({on.message.__qualname__}, ...) needs a command "
+                    "or an event"
+                )
+            if on.message in table:
+                raise ValueError(
+                    f"cell {self.name!r} registers two handlers for {on.message.__qualname__}"
+                )
+            table[on.message] = on.handler
+        # A frozen dataclass: the merged tables replace the given ones once, here.
+        object.__setattr__(self, "commands", commands)
+        object.__setattr__(self, "events", events)
+        object.__setattr__(self, "handlers", ())

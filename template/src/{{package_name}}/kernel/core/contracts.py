@@ -2,10 +2,14 @@
 """Message contracts: the public, typed, versioned messages cells exchange.
 
 Every message is a strict msgspec Struct: unknown fields are rejected, fields
-are keyword-only and values are immutable. Each concrete message class names
-its wire type in `message_type`, `<cell>.<Name>.v<N>` (for example
-`orders.PlaceOrder.v1`). That string is the CloudEvents `type` on the bus, so
-it must stay stable; bump the version for a breaking change.
+are keyword-only and values are immutable. Each message has a wire type,
+`message_type` = `<cell>.<Name>.v<N>` (for example `orders.PlaceOrder.v1`),
+the CloudEvents `type` on the bus: it must stay stable. A class defined in a
+cell's package gets it derived: the cell from the module path
+(`<package>.cells.orders.contracts`), the name from the class, the version 1,
+or N when the class name ends in `V<N>` (`PlaceOrderV2` is
+`orders.PlaceOrder.v2`, the way to publish a breaking change next to v1).
+Setting `message_type` on the class overrides the derived one.
 
 A command names its reply type as a type parameter, `class PlaceOrder(
 Command[OrderAccepted])`, so `await bus.send(PlaceOrder(...))` is typed as
@@ -14,17 +18,37 @@ Command[OrderAccepted])`, so `await bus.send(PlaceOrder(...))` is typed as
 
 import re
 import typing
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
 MESSAGE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*\.v[1-9][0-9]*$")
+_VERSIONED_NAME = re.compile(r"^(?P<name>[A-Z][A-Za-z0-9]*?)V(?P<version>[1-9][0-9]*)$")
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every public message; subclasses set `message_type`."""
+    """Base of every public message; its `message_type` is derived or set (see above)."""
 
     message_type: ClassVar[str]
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if "message_type" not in vars(cls):
+            derived = derived_message_type(cls.__module__, cls.__name__)
+            if derived is not None:
+                cls.message_type = derived
+
+
+def derived_message_type(module: str, class_name: str) -> str | None:
+    """`<cell>.<Name>.v<N>` for a class of a cell's package; None outside one."""
+    _, marker, rest = module.partition(".cells.")
+    cell = rest.partition(".")[0]
+    if not marker or not cell:
+        return None
+    versioned = _VERSIONED_NAME.match(class_name)
+    if versioned:
+        return f"{cell}.{versioned['name']}.v{versioned['version']}"
+    return f"{cell}.{class_name}.v1"
 
 
 class Reply(Message):

@@ -163,7 +163,9 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
         request.name,
         request.placement,
     )
-    result.contracts = contract_files(result.cell_files["contracts.py"], request.name)
+    result.contracts = contract_files(
+        result.cell_files["contracts.py"], request.name, project.package
+    )
     return result
 
 
@@ -241,9 +243,10 @@ def register_in_topology(text: str, name: str, placement: str) -> str:
     return tomlkit.dumps(document)
 
 
-def contract_files(contracts_source: str, name: str) -> dict[str, str]:
+def contract_files(contracts_source: str, name: str, package: str) -> dict[str, str]:
     """The snapshot files of the new cell's messages, from its rendered contracts module."""
-    namespace: dict[str, object] = {}
+    # Named as the module will be, so message types derive as they will on import.
+    namespace: dict[str, object] = {"__name__": f"{package}.cells.{name}.contracts"}
     # The code was rendered a moment ago from the kernel's own skeleton.
     exec(compile(contracts_source, f"cells/{name}/contracts.py", "exec"), namespace)  # noqa: S102
     files = {}

@@ -1,0 +1,137 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""A cell under test: the real in-memory bus, fakes for the cells it calls, and
+the events it published, in a few lines.
+
+In the spirit of FastStream's TestBroker and Nameko's worker_factory, a test
+talks to the cell over the bus, as another cell would, and sees what it did:
+
+    async with CellUnderTest(orders.cell) as orders_cell:
+        accepted = await orders_cell.send(PlaceOrder(sku="A-1", quantity=2))
+        assert orders_cell.published == [OrderPlaced(order_id=accepted.order_id, ...)]
+        await orders_cell.deliver(PaymentCaptured(order_id=accepted.order_id, ...))
+
+`fakes` answers the commands the cell sends to other cells (`Cell.sends`),
+each with a function from the command to its reply; `sent` lists what the cell
+sent them. `send` and `deliver` return once everything they set off is done,
+so a test asserts right after them, without sleeping.
+"""
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from ..bus import Bus, MemoryTransport
+from ..core.cell import Cell, Context
+from ..core.contracts import Command, Event, Reply, message_type_of
+from ..core.message_names import defined_events
+
+ReplyT = TypeVar("ReplyT", bound=Reply)
+FakeAnswer = Callable[[Any], Reply | Awaitable[Reply]]
+RECORDER = "test_recorder"
+
+
+class CellUnderTest:
+    """One cell on a fresh in-memory bus, with fakes and a recorder of its events."""
+
+    def __init__(
+        self,
+        cell: Cell,
+        *,
+        fakes: Mapping[type[Command[Any]], FakeAnswer] | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self.cell = cell
+        self.fakes = dict(fakes or {})
+        self.timeout = timeout
+        self.published: list[Event] = []
+        self.sent: list[Command[Any]] = []
+        self._transport = MemoryTransport()
+        self._bus = Bus(self._transport, default_timeout=timeout, drain_timeout=timeout)
+        missing = [message_type_of(c) for c in cell.sends if c not in self.fakes]
+        if missing:
+            raise ValueError(
+                f"cell {cell.name!r} sends {', '.join(missing)}: give each a fake (fakes=...)"
+            )
+        unused = [message_type_of(c) for c in self.fakes if c not in cell.sends]
+        if unused:
+            raise ValueError(
+                f"cell {cell.name!r} does not declare sends for {', '.join(unused)}; "
+                "add them to Cell(sends=...) or drop the fakes"
+            )
+
+    async def __aenter__(self) -> Self:
+        await self._bus.start()
+        try:
+            await self._bus.register(self.cell)
+            for fake in self._fake_cells():
+                await self._bus.register(fake)
+            await self._bus.register(self._recorder())
+        except BaseException:
+            await self._bus.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._bus.close()
+
+    async def send(self, command: Command[ReplyT]) -> ReplyT:
+        """Send `command` to the cell; return its reply once all it set off is handled."""
+        reply = await self._bus.send(command)
+        await self.settle()
+        return reply
+
+    async def deliver(self, event: Event) -> None:
+        """Publish another cell's `event` to the cell; return once it is handled."""
+        await self._bus.publish(event)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until no event is queued or being handled, within the timeout."""
+        async with asyncio.timeout(self.timeout):
+            await self._transport.idle()
+
+    def _fake_cells(self) -> list[Cell]:
+        """One stand-in cell per cell the fakes answer for, named like the real one."""
+        by_cell: dict[str, dict[type[Command[Any]], Any]] = {}
+        for command, answer in self.fakes.items():
+            owner = message_type_of(command).partition(".")[0]
+            by_cell.setdefault(owner, {})[command] = self._answering(answer)
+        return [
+            Cell(name=name, purpose="A fake for tests.", commands=commands)
+            for name, commands in by_cell.items()
+        ]
+
+    def _answering(self, answer: FakeAnswer) -> Callable[[Any, Context], Awaitable[Reply]]:
+        async def handle(command: Command[Any], context: Context) -> Reply:
+            self.sent.append(command)
+            reply = answer(command)
+            return await reply if inspect.isawaitable(reply) else reply
+
+        return handle
+
+    def _recorder(self) -> Cell:
+        """A cell consuming every event the cell under test defines, recording them in order."""
+
+        async def record(event: Event, context: Context) -> None:
+            self.published.append(event)
+
+        events = dict.fromkeys(_own_events(self.cell), record)
+        return Cell(name=RECORDER, purpose="Records published events in tests.", events=events)
+
+
+def _own_events(cell: Cell) -> Sequence[type[Event]]:
+    """The events defined in the cell's package (found from its handlers' modules)."""
+    handlers: list[Any] = [*cell.commands.values(), *cell.events.values()]
+    for handler in handlers:
+        module = getattr(handler, "__module__", "") or ""
+        head, marker, rest = module.partition(".cells.")
+        if marker and rest:
+            return defined_events(f"{head}.cells.{rest.partition('.')[0]}")
+    return []
