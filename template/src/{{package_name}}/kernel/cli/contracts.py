@@ -69,7 +69,8 @@ def diff(
     except snapshot.SnapshotError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    changes = snapshot.compare(old, new)
+    drafts = [cell.name for cell in load_cells() if cell.draft]
+    changes = snapshot.compare(old, new, drafts)
     for change in changes:
         typer.echo(str(change))
     broken = snapshot.breaking(changes)

@@ -101,6 +101,9 @@ class Cell:
     # Commands of other cells this cell's handlers send. The bus refuses any
     # other, in memory as on NATS (least-privilege users from `topology deploy`).
     sends: tuple[type[Command[Any]], ...] = ()
+    # Not released yet: changes to this cell's messages are not breaking
+    # (`contracts diff` says "draft"). Remove it to make them public API.
+    draft: bool = False
     # Typed registrations, `On(Command, handler)` or `On(Event, handler)`: moved
     # into `commands` and `events` on creation (so this reads empty afterwards,
     # and a copy made with `dataclasses.replace` does not register them twice).

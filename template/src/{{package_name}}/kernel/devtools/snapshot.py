@@ -14,6 +14,10 @@ A consumer written against the old schema keeps working after a compatible
 change and may fail after a breaking one; publish breaking changes as a new
 version (`orders.PlaceOrder.v2`) instead.
 
+A cell declared `draft=True` has not released its messages yet (`cell new`
+starts every cell so): changes to them are reported as `draft`, never as
+breaking, until the owner removes the flag. From then on they are public API.
+
 No library compares JSON Schemas by these rules, so the comparison is written
 here, limited to the subset msgspec generates.
 """
@@ -24,7 +28,7 @@ import re
 import reprlib
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +62,10 @@ class Change:
     message_type: str
     breaking: bool
     detail: str
+    draft: bool = False  # the message's cell is a draft: nothing released to break
 
     def __str__(self) -> str:
-        label = "BREAKING  " if self.breaking else "compatible"
+        label = "BREAKING  " if self.breaking else "draft     " if self.draft else "compatible"
         return f"{label} {self.message_type}: {self.detail}"
 
 
@@ -248,8 +253,24 @@ def _check_shape(location: str, node: object, where: str) -> None:
             raise refuse(key, "a number", limit)
 
 
-def compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
-    """Every change from snapshot `old` to code `new`, breaking ones first."""
+def compare(
+    old: dict[str, Schema], new: dict[str, Schema], draft_cells: Iterable[str] = ()
+) -> list[Change]:
+    """Every change from snapshot `old` to code `new`, breaking ones first.
+
+    Changes to the messages of `draft_cells` are never breaking (see above).
+    """
+    drafts = set(draft_cells)
+    changes = [
+        replace(change, breaking=False, draft=True)
+        if change.breaking and change.message_type.partition(".")[0] in drafts
+        else change
+        for change in _compare(old, new)
+    ]
+    return sorted(changes, key=lambda change: (not change.breaking, change.message_type))
+
+
+def _compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
     changes: list[Change] = []
     for message_type in sorted(old.keys() - new.keys()):
         successor = _newer_version(message_type, new.keys())
@@ -261,7 +282,7 @@ def compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
         changes.append(Change(message_type, False, "new message"))
     for message_type in sorted(old.keys() & new.keys()):
         changes += _compare_message(message_type, old[message_type], new[message_type])
-    return sorted(changes, key=lambda change: (not change.breaking, change.message_type))
+    return changes
 
 
 def _newer_version(message_type: str, candidates: Iterable[str]) -> str | None:
