@@ -106,7 +106,10 @@ def test_misnamed_event_fails_cell_check(project: Path) -> None:
     contracts = project / "src" / "my_service" / "cells" / "payments" / "contracts.py"
     original = contracts.read_text()
     try:
-        contracts.write_text(original.replace('"payments.PaymentCaptured.v1"', '"billing.Paid.v1"'))
+        docstring = '    """The amount of an order was charged."""\n'
+        assert docstring in original
+        misnamed = f'{docstring}\n    message_type = "billing.Paid.v1"\n'
+        contracts.write_text(original.replace(docstring, misnamed))
         result = sh(project, "uv", "run", COMMAND, "cell", "check", expect=1)
         assert (
             "FAIL payments: defines event billing.Paid.v1; only events named payments.… "
