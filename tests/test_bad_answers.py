@@ -69,7 +69,9 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"package_name": "sitecustomize"}, "package_name: 'sitecustomize' is the name of a module"),
     ({"package_name": "conftest"}, "package_name: 'conftest' is the name of a module"),
     ({"package_name": "test_shop"}, "package_name: 'test_shop' would clash with the project's"),
-    ({"github_repository": "owner/.."}, "github_repository: NAME may not be '.' or '..'"),
+    ({"github_repository": "owner/.."}, "github_repository: NAME may not be '.', '..'"),
+    ({"github_repository": "owner/shop.git"}, "github_repository: NAME may not be '.', '..'"),
+    ({"package_name": "support"}, "package_name: 'support' is the name of a module"),
     ({"example_cells": "maybe"}, "example_cells: expected true or false, got 'maybe'"),
 ]
 

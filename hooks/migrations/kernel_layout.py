@@ -13,6 +13,7 @@ pattern matches an old path only, never the new one it becomes.
 Usage: kernel_layout.py PACKAGE [PROJECT_ROOT]
 """
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -56,39 +57,67 @@ MOVED = {
 # (`kernel.runtime.composition` is already new). Every other old path may be
 # followed by an attribute (`kernel.errors.RejectedError` in a string).
 _NOW_PACKAGES = ("runtime", "cli")
-_DOTTED = re.compile(
-    r"\bkernel\.("
-    + "|".join(re.escape(old) for old in MOVED if old not in _NOW_PACKAGES)
-    + r")(?!\w)|\bkernel\.("
-    + "|".join(_NOW_PACKAGES)
-    + r")(?![\w.])"
-)
-# `from <package>.kernel import snapshot, Event`: modules imported from the kernel's face.
-_FROM_KERNEL = re.compile(
-    r"^(?P<indent>[ \t]*)from (?P<base>[\w.]*kernel) import (?P<names>[\w, ]+)$", re.MULTILINE
-)
+_OLD_MODULES = "|".join(re.escape(old) for old in MOVED if old not in _NOW_PACKAGES)
 
 
-def rewrite(text: str) -> str:
-    """`text` with every old kernel module path replaced by its new one."""
-    text = _DOTTED.sub(lambda match: f"kernel.{MOVED[match.group(1) or match.group(2)]}", text)
+def _kernel(package: str) -> str:
+    """The project's kernel as code names it: `<package>.kernel`, or `...kernel` after `from`."""
+    return rf"(?:(?<![\w.]){re.escape(package)}\.kernel|(?<=from )\.+kernel)"
+
+
+def _dotted(package: str) -> re.Pattern[str]:
+    kernel = _kernel(package)
+    return re.compile(
+        rf"(?P<kernel>{kernel})\.(?:(?P<old>{_OLD_MODULES})(?!\w)"
+        rf"|(?P<package>{'|'.join(_NOW_PACKAGES)})(?![\w.]))"
+    )
+
+
+def _from_kernel(package: str) -> re.Pattern[str]:
+    """`from <package>.kernel import a, b` on one line, or in parentheses over several."""
+    return re.compile(
+        rf"^(?P<indent>[ \t]*)from (?P<base>{_kernel(package)}) import "
+        r"(?:\((?P<block>[^)]*)\)|(?P<names>[\w, ]+?))(?P<comment>[ \t]*#[^\n]*)?$",
+        re.MULTILINE,
+    )
+
+
+def rewrite(text: str, package: str) -> str:
+    """`text` with every old path of the project's kernel replaced by its new one."""
+
+    def moved_path(match: re.Match[str]) -> str:
+        return f"{match['kernel']}.{MOVED[match['old'] or match['package']]}"
+
+    text = _dotted(package).sub(moved_path, text)
 
     def split(match: re.Match[str]) -> str:
-        names = [name.strip() for name in match.group("names").split(",") if name.strip()]
-        moved = [name for name in names if name in MOVED]
+        listed = match["block"] if match["block"] is not None else match["names"]
+        if match["block"] is not None and "#" in listed:
+            return match.group(0)  # comments inside the parentheses: leave it to the owner
+        names = [name.strip() for name in listed.split(",") if name.strip()]
+        # Only modules that moved; `runtime` and `cli` are still importable by name.
+        moved = [
+            n
+            for n in names
+            if n.split(" as ")[0].strip() in MOVED
+            and n.split(" as ")[0].strip() not in _NOW_PACKAGES
+        ]
         if not moved:
             return match.group(0)
-        indent, base = match.group("indent"), match.group("base")
+        indent, base, comment = match["indent"], match["base"], match["comment"] or ""
         lines = []
-        kept = [name for name in names if name not in MOVED]
+        kept = [name for name in names if name not in moved]
         if kept:
             lines.append(f"{indent}from {base} import {', '.join(kept)}")
         for name in moved:
-            group, _, module = MOVED[name].rpartition(".")
-            lines.append(f"{indent}from {base}.{group} import {module}")
+            module, _, alias = (part.strip() for part in name.partition(" as "))
+            group, _, leaf = MOVED[module].rpartition(".")
+            suffix = f" as {alias}" if alias else ""
+            lines.append(f"{indent}from {base}.{group} import {leaf}{suffix}")
+        lines[0] += comment
         return "\n".join(lines)
 
-    return _FROM_KERNEL.sub(split, text)
+    return _from_kernel(package).sub(split, text)
 
 
 def _statements(lines: list[str]) -> list[list[str]]:
@@ -98,10 +127,10 @@ def _statements(lines: list[str]) -> list[list[str]]:
     for line in lines:
         if open_import:
             grouped[-1].append(line)
-            open_import = not line.strip().startswith(")")
+            open_import = ")" not in line
             continue
         grouped.append([line])
-        open_import = line.startswith("from ") and line.rstrip().endswith("(")
+        open_import = line.startswith("from ") and "(" in line and ")" not in line
     return grouped
 
 
@@ -126,13 +155,35 @@ def sort_first_party_imports(text: str, package: str) -> str:
 
 
 def owner_python_files(root: Path, package: str) -> list[Path]:
+    """Python files of the project outside its kernel; links are not followed."""
     kernel = root / "src" / package / "kernel"
     skipped = {".git", ".venv", "node_modules", "__pycache__"}
     return [
         path
         for path in sorted(root.rglob("*.py"))
-        if not skipped.intersection(path.relative_to(root).parts) and kernel not in path.parents
+        if not skipped.intersection(path.relative_to(root).parts)
+        and kernel not in path.parents
+        and not path.is_symlink()
+        and path.is_file()
     ]
+
+
+def migrate(path: Path, package: str) -> bool:
+    """Rewrite one file in place, keeping its line endings and BOM; True when it changed."""
+    with path.open(encoding="utf-8", newline="") as source:  # newline="": keep \r\n
+        text = source.read()
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text.removeprefix(bom)
+    new = rewrite(body, package)
+    if new == body:
+        return False
+    new = sort_first_party_imports(new, package)
+    # Written beside the file, then moved over it: the file is old or new, never half.
+    temporary = path.with_name(f".{path.name}.kernel-layout")
+    with temporary.open("w", encoding="utf-8", newline="") as target:
+        target.write(bom + new)
+    os.replace(temporary, path)
+    return True
 
 
 def main(argv: list[str]) -> int:
@@ -141,16 +192,25 @@ def main(argv: list[str]) -> int:
         return 2
     package = argv[0]
     root = Path(argv[1]) if len(argv) == 2 else Path.cwd()
+    if not root.is_dir():
+        print(f"kernel layout: {root}: no such project folder", file=sys.stderr)
+        return 2
     for path in owner_python_files(root, package):
+        relative = path.relative_to(root)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
+            changed = migrate(path, package)
+        except UnicodeDecodeError:
+            print(f"kernel layout: skipped {relative} (not UTF-8); check its kernel imports")
             continue
-        new = rewrite(text)
-        if new != text:
-            new = sort_first_party_imports(new, package)
-            path.write_text(new, encoding="utf-8")
-            print(f"kernel layout: rewrote kernel imports in {path.relative_to(root)}")
+        except OSError as error:
+            print(
+                f"kernel layout: could not rewrite {relative} ({error.strerror}); "
+                "change its kernel imports by hand",
+                file=sys.stderr,
+            )
+            continue
+        if changed:
+            print(f"kernel layout: rewrote kernel imports in {relative}")
     return 0
 
 

@@ -33,9 +33,9 @@ def export(directory: DirectoryOption = "contracts") -> None:
     if target.exists() and not target.is_dir():
         typer.echo(f"error: --dir {target}: expected a directory, found a file", err=True)
         raise typer.Exit(2)
-    messages = snapshot.public_messages(load_cells(), PACKAGE)
+    schemas = snapshot.current_schemas(load_cells(), PACKAGE)
     try:
-        written = snapshot.export(messages, target)
+        written = snapshot.export(schemas, target)
     except OSError as error:
         detail = error.strerror or str(error)
         typer.echo(f"error: --dir {target}: cannot write the snapshot ({detail})", err=True)
@@ -57,8 +57,7 @@ def diff(
 ) -> None:
     """Classify every change since the snapshot; exit 1 on a breaking change."""
     source = _directory(directory)
-    messages = snapshot.public_messages(load_cells(), PACKAGE)
-    new = {name: snapshot.schema_of(message) for name, message in messages.items()}
+    new = snapshot.current_schemas(load_cells(), PACKAGE)
     try:
         if against is not None:
             old = snapshot.load_revision(against, source.as_posix())
@@ -69,8 +68,7 @@ def diff(
     except snapshot.SnapshotError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    drafts = [cell.name for cell in load_cells() if cell.draft]
-    changes = snapshot.compare(old, new, drafts)
+    changes = snapshot.compare(old, new)
     for change in changes:
         typer.echo(str(change))
     broken = snapshot.breaking(changes)

@@ -8,6 +8,7 @@ sandbox policy, diagrams and contract snapshots.
 """
 
 import enum
+import inspect
 import keyword
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,6 +71,15 @@ class On:
     def __init__(
         self, message: type[MessageT], handler: Callable[[MessageT, Context], Awaitable[Any]]
     ) -> None:
+        if not (isinstance(message, type) and issubclass(message, Message)):
+            raise TypeError(f"On(...): expected a command or event class, got {message!r}")
+        name = getattr(handler, "__qualname__", repr(handler))
+        if not callable(handler) or (
+            inspect.isfunction(handler) and not inspect.iscoroutinefunction(handler)
+        ):
+            raise TypeError(
+                f"On({message.__qualname__}, {name}): the handler must be an `async def` function"
+            )
         self.message: type[Message] = message
         self.handler: Callable[[Any, Context], Awaitable[Any]] = handler
 
@@ -112,6 +122,8 @@ class Cell:
     def __post_init__(self) -> None:
         if not CELL_NAME_PATTERN.match(self.name) or keyword.iskeyword(self.name):
             raise ValueError(f"cell name must be a lowercase identifier, got {self.name!r}")
+        if not isinstance(self.draft, bool):
+            raise ValueError(f"cell {self.name!r}: draft must be True or False, got {self.draft!r}")
         if self.handlers:
             self._merge_handlers()
         for command in self.commands:
@@ -129,6 +141,13 @@ class Cell:
                 )
 
     def _merge_handlers(self) -> None:
+        if not isinstance(self.handlers, tuple) or not all(
+            isinstance(on, On) for on in self.handlers
+        ):
+            raise ValueError(
+                f"cell {self.name!r}: handlers must be a tuple of On(Message, handler), "
+                f"got {self.handlers!r}"
+            )
         commands = dict(self.commands)
         events = dict(self.events)
         for on in self.handlers:

@@ -63,6 +63,14 @@ def conflict_problems(root: Path) -> list[str]:
     return problems
 
 
+def project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding pyproject.toml (else `start`)."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
 CHECKS = {"no-conflicts": conflict_problems, "template-files": edited_template_files}
 
 
@@ -76,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    root = Path(args[1]) if len(args) == 2 else Path.cwd()
+    root = Path(args[1]) if len(args) == 2 else project_root(Path.cwd())
     try:
         problems = CHECKS[args[0]](root)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # ManifestError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
     for problem in problems:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checks import project_root
+
 
 @dataclass(frozen=True)
 class Step:
@@ -49,12 +51,16 @@ def steps(package: str) -> list[Step]:
 
 
 def run(selected: list[Step], echo: bool = True) -> int:
-    """Run the steps in order; return 0 when all pass, else the failing step's code."""
+    """Run the steps in order; return 0 when all pass, else the failing step's code.
+
+    Every step runs from the project root, wherever the gate was started.
+    """
+    root = project_root(Path.cwd())
     for step in selected:
         started = time.perf_counter()
         if echo:
             print(f"gate: {step.name} ...", flush=True)
-        result = subprocess.run(step.command, check=False)  # noqa: S603
+        result = subprocess.run(step.command, check=False, cwd=root)  # noqa: S603
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             print(f"gate: FAILED at '{step.name}' after {elapsed:.1f}s", flush=True)

@@ -252,7 +252,9 @@ def contract_files(contracts_source: str, name: str, package: str) -> dict[str, 
     files = {}
     for value in namespace.values():
         if isinstance(value, type) and issubclass(value, Message) and "message_type" in vars(value):
-            files[f"{value.message_type}.json"] = snapshot.render(snapshot.schema_of(value))
+            # `cell new` makes a draft cell: its snapshot says so (see snapshot.py).
+            schema = snapshot.schema_of(value, draft=True)
+            files[f"{value.message_type}.json"] = snapshot.render(schema)
     return files
 
 

@@ -15,8 +15,11 @@ change and may fail after a breaking one; publish breaking changes as a new
 version (`orders.PlaceOrder.v2`) instead.
 
 A cell declared `draft=True` has not released its messages yet (`cell new`
-starts every cell so): changes to them are reported as `draft`, never as
-breaking, until the owner removes the flag. From then on they are public API.
+starts every cell so): their snapshot files carry `"x-monocell-draft": true`,
+and a change to a message whose *snapshot* is a draft is reported as `draft`,
+never as breaking. Marking a released cell as a draft therefore hides nothing:
+its committed snapshot is not a draft. Removing the flag and exporting
+releases the messages; from then on they are public API.
 
 No library compares JSON Schemas by these rules, so the comparison is written
 here, limited to the subset msgspec generates.
@@ -49,6 +52,9 @@ _VERSIONED = re.compile(r"^(?P<base>.+)\.v(?P<version>[1-9][0-9]*)$")
 # Limits whose raising (min*) or lowering (max*) refuses values accepted before.
 _LOWER_BOUNDS = ("minLength", "minItems", "minimum", "exclusiveMinimum", "minProperties")
 _UPPER_BOUNDS = ("maxLength", "maxItems", "maximum", "exclusiveMaximum", "maxProperties")
+
+
+DRAFT_KEY = "x-monocell-draft"
 
 
 class SnapshotError(Exception):
@@ -93,9 +99,19 @@ def public_messages(cells: Iterable[Cell], package: str) -> dict[str, type[Messa
     return dict(sorted(found.items()))
 
 
-def schema_of(message: type[Message]) -> Schema:
-    """The JSON Schema msgspec derives from the message class."""
-    return msgspec.json.schema(message)
+def schema_of(message: type[Message], draft: bool = False) -> Schema:
+    """The JSON Schema msgspec derives from the message class, marked when a draft."""
+    schema: Schema = msgspec.json.schema(message)
+    return {**schema, DRAFT_KEY: True} if draft else schema
+
+
+def current_schemas(cells: Iterable[Cell], package: str) -> dict[str, Schema]:
+    """The schema of every public message in the code, by wire type (what `export` writes)."""
+    schemas: dict[str, Schema] = {}
+    for cell in cells:
+        for name, message in public_messages([cell], package).items():
+            schemas[name] = schema_of(message, draft=cell.draft)
+    return dict(sorted(schemas.items()))
 
 
 def render(schema: Schema) -> str:
@@ -103,7 +119,7 @@ def render(schema: Schema) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def export(messages: dict[str, type[Message]], directory: Path) -> list[Path]:
+def export(schemas: dict[str, Schema], directory: Path) -> list[Path]:
     """Write one `<message_type>.json` per message and remove files of vanished messages.
 
     Only files named like a message type (`cell.Name.v1.json`) belong to the
@@ -111,7 +127,7 @@ def export(messages: dict[str, type[Message]], directory: Path) -> list[Path]:
     alone. Every changed file is written all or nothing; raises OSError.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    wanted = {directory / f"{name}.json": render(schema_of(cls)) for name, cls in messages.items()}
+    wanted = {directory / f"{name}.json": render(schema) for name, schema in schemas.items()}
     changed = {path: text for path, text in wanted.items() if _current_text(path) != text}
     write_files(changed)
     for stale in sorted(set(snapshot_files(directory)) - wanted.keys()):
@@ -253,20 +269,20 @@ def _check_shape(location: str, node: object, where: str) -> None:
             raise refuse(key, "a number", limit)
 
 
-def compare(
-    old: dict[str, Schema], new: dict[str, Schema], draft_cells: Iterable[str] = ()
-) -> list[Change]:
+def compare(old: dict[str, Schema], new: dict[str, Schema]) -> list[Change]:
     """Every change from snapshot `old` to code `new`, breaking ones first.
 
-    Changes to the messages of `draft_cells` are never breaking (see above).
+    A change to a message whose snapshot is a draft is never breaking (see above).
     """
-    drafts = set(draft_cells)
     changes = [
         replace(change, breaking=False, draft=True)
-        if change.breaking and change.message_type.partition(".")[0] in drafts
+        if change.breaking and old.get(change.message_type, {}).get(DRAFT_KEY) is True
         else change
         for change in _compare(old, new)
     ]
+    for name in sorted(old.keys() & new.keys()):
+        if old[name].get(DRAFT_KEY) is True and new[name].get(DRAFT_KEY) is not True:
+            changes.append(Change(name, False, "released: no longer a draft", draft=True))
     return sorted(changes, key=lambda change: (not change.breaking, change.message_type))
 
 

@@ -24,7 +24,8 @@ from typing import Any, Self, TypeVar
 
 from ..bus import Bus, MemoryTransport
 from ..core.cell import Cell, Context
-from ..core.contracts import Command, Event, Reply, message_type_of
+from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_of
+from ..core.errors import BusError, HandlerFailedError
 from ..core.message_names import defined_events
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
@@ -42,9 +43,16 @@ class CellUnderTest:
         fakes: Mapping[type[Command[Any]], FakeAnswer] | None = None,
         timeout: float = 2.0,
     ) -> None:
+        if not isinstance(cell, Cell):
+            raise TypeError(f"CellUnderTest: expected a Cell, got {cell!r}")
+        if fakes is not None and not isinstance(fakes, Mapping):
+            raise TypeError("CellUnderTest: fakes must map a command class to its answer")
+        if not timeout > 0:
+            raise ValueError(f"CellUnderTest: timeout must be more than 0 s, got {timeout!r}")
         self.cell = cell
         self.fakes = dict(fakes or {})
         self.timeout = timeout
+        self._fake_error: Exception | None = None
         self.published: list[Event] = []
         self.sent: list[Command[Any]] = []
         self._transport = MemoryTransport()
@@ -82,8 +90,18 @@ class CellUnderTest:
         await self._bus.close()
 
     async def send(self, command: Command[ReplyT]) -> ReplyT:
-        """Send `command` to the cell; return its reply once all it set off is handled."""
-        reply = await self._bus.send(command)
+        """Send `command` to the cell; return its reply once all it set off is handled.
+
+        When a fake failed, its own error is raised (the bus only reports that the
+        handler failed).
+        """
+        try:
+            reply = await self._bus.send(command)
+        except HandlerFailedError as error:
+            fake_error, self._fake_error = self._fake_error, None
+            if fake_error is not None:
+                raise fake_error from error
+            raise
         await self.settle()
         return reply
 
@@ -94,8 +112,14 @@ class CellUnderTest:
 
     async def settle(self) -> None:
         """Wait until no event is queued or being handled, within the timeout."""
-        async with asyncio.timeout(self.timeout):
-            await self._transport.idle()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._transport.idle()
+        except TimeoutError:
+            raise TimeoutError(
+                f"cell {self.cell.name!r}: events still being handled after {self.timeout:g} s "
+                "(a handler that never returns?)"
+            ) from None
 
     def _fake_cells(self) -> list[Cell]:
         """One stand-in cell per cell the fakes answer for, named like the real one."""
@@ -111,8 +135,21 @@ class CellUnderTest:
     def _answering(self, answer: FakeAnswer) -> Callable[[Any, Context], Awaitable[Reply]]:
         async def handle(command: Command[Any], context: Context) -> Reply:
             self.sent.append(command)
-            reply = answer(command)
-            return await reply if inspect.isawaitable(reply) else reply
+            try:
+                answered = answer(command)
+                reply: object = await answered if inspect.isawaitable(answered) else answered
+                expected: type[Reply] = reply_type_of(type(command))
+                if not isinstance(reply, expected):
+                    raise TypeError(
+                        f"the fake for {message_type_of(type(command))} returned {reply!r}, "
+                        f"not a {expected.__qualname__}"
+                    )
+            except BusError:
+                raise  # a refusal the fake makes on purpose reaches the cell as one
+            except Exception as error:
+                self._fake_error = error  # re-raised by `send` in place of the bus's summary
+                raise
+            return reply
 
         return handle
 

@@ -57,11 +57,7 @@ def hosted_cells(
         # changes how a cell runs locally, such as a sandbox, stays with `serve`).
         hosted = tuple(cell for cell in cells if topology.placement_of(cell.name) != "remote")
         for cell in hosted:
-            if (
-                cell.risk == Risk.HIGH
-                and topology.placement_of(cell.name) == "inprocess"
-                and not topology.allows_unsandboxed(cell.name)
-            ):
+            if unsandboxed_high_risk(topology, cell) and not topology.allows_unsandboxed(cell.name):
                 raise TopologyError(
                     f"cells.{cell.name}.placement: {cell.name!r} is high-risk and would run "
                     'unsandboxed in this process; place it "sandbox" (or set '
@@ -82,6 +78,11 @@ def hosted_cells(
     if not chosen:
         raise TopologyError("worker: no cell placed 'remote' and none named on the command line")
     return tuple(by_name[name] for name in chosen)
+
+
+def unsandboxed_high_risk(topology: Topology, cell: Cell) -> bool:
+    """True for a high-risk cell that `topology` runs in the serving process itself."""
+    return cell.risk == Risk.HIGH and topology.placement_of(cell.name) == "inprocess"
 
 
 def build_transport(topology: Topology) -> Transport:

@@ -7,6 +7,7 @@ httptools) calls `create_app` in each worker process. SIGTERM stops taking
 connections, lets in-flight requests finish and drains the bus.
 """
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,12 +23,15 @@ from ..gateway.app import build_app
 from ..gateway.health import bus_ready
 from ..gateway.routes import route_table
 from ..sandbox.readiness import sandbox_ready
-from .composition import hosted_cells, running
+from .composition import hosted_cells, running, unsandboxed_high_risk
 from .logs import configure_logging
 from .registry import load_cells
 
 PACKAGE = __package__.partition(".")[0]
 APP_FACTORY = f"{__name__}:create_app"
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,13 @@ def create_app() -> Starlette:
     """The uvicorn factory: the app of the topology file `serve` chose."""
     configure_logging()
     service = load_service(Path(os.environ.get(ENV_PATH, "topology.toml")), os.environ)
+    for cell in service.hosted:
+        if unsandboxed_high_risk(service.topology, cell):  # allowed, or load_service refused
+            logger.warning(
+                "cells.%s: high-risk cell runs unsandboxed in this process "
+                "(allow_unsandboxed = true)",
+                cell.name,
+            )
     return build_app(
         service.settings,
         service.cells,
