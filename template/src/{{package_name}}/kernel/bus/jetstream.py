@@ -23,6 +23,7 @@ stops fetching, lets in-flight handlers finish, then drains the connection.
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,30 @@ class _Puller:
             self.idle.set()
 
 
+_NEXT_SERVER = re.compile(r",(?=(?:nats|tls|ws|wss)://)")
+
+
+def connection_options(url: str) -> tuple[list[str], dict[str, str]]:
+    """The servers and the credentials in `[bus] url`, for `nats.connect`.
+
+    `url` is one URL or a comma-separated list (a cluster). Credentials are
+    taken out here and passed on their own: nats-py reads them with urllib,
+    which stops at a `/`, `#` or `?` in a password, so a password with any of
+    them (about half of random base64 ones) would fail as a malformed URL.
+    `user:password@` gives a user and password, a bare `token@` a token.
+    """
+    servers: list[str] = []
+    credentials: dict[str, str] = {}
+    for item in _NEXT_SERVER.split(url.strip()):
+        scheme, _, rest = item.strip().partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if at and not credentials:
+            user, colon, password = userinfo.partition(":")
+            credentials = {"user": user, "password": password} if colon else {"token": user}
+        servers.append(f"{scheme}://{host}")
+    return servers, credentials
+
+
 class NatsTransport:
     """NATS JetStream transport; see the module docstring for subjects and rules."""
 
@@ -128,6 +153,7 @@ class NatsTransport:
         self._pullers: list[_Puller] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._connect_error: Exception | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -137,8 +163,11 @@ class NatsTransport:
 
     async def start(self) -> None:
         try:
+            servers, credentials = connection_options(self.url)
+            self._connect_error = None
             self._nc = await nats.connect(
-                self.url,
+                servers,
+                **credentials,
                 name=self.namespace,
                 connect_timeout=self.connect_timeout,
                 max_reconnect_attempts=CONNECT_ATTEMPTS,
@@ -148,8 +177,11 @@ class NatsTransport:
                 reconnected_cb=self._on_reconnected,
             )
         except (OSError, TimeoutError, nats.errors.Error) as error:
+            # "no servers available" says little; the server's refusal (an
+            # authorization violation, say) reached the error callback first.
+            reason = self._connect_error or error
             raise UnavailableError(
-                f"nats: cannot connect to {redact_url(self.url)}: {error}"
+                f"nats: cannot connect to {redact_url(self.url)}: {reason}"
             ) from None
         # Give up early on the first connection (a wrong URL should fail fast), but
         # once connected, reconnect forever: nats-py reads this option on every attempt.
@@ -444,6 +476,8 @@ class NatsTransport:
             await js.update_stream(config)
 
     async def _on_error(self, error: Exception) -> None:
+        if self._nc is None:  # still connecting: keep the reason for the one-line error
+            self._connect_error = error
         logger.warning("nats: %s", error)
 
     async def _on_disconnected(self) -> None:
