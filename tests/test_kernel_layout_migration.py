@@ -10,6 +10,14 @@ sys.path.insert(0, str(TEMPLATE / "hooks" / "migrations"))
 from kernel_layout import MOVED, rewrite, sort_first_party_imports
 
 SCRIPT = TEMPLATE / "hooks" / "migrations" / "kernel_layout.py"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+
+
 KERNEL = TEMPLATE / "template" / "src" / "{{package_name}}" / "kernel"
 
 OLD_CELL_TEST = """\
@@ -87,12 +95,7 @@ def test_line_endings_bom_and_links_are_respected(tmp_path: Path) -> None:
     (tmp_path / "tests" / "linked.py").symlink_to(outside)
     latin = tmp_path / "tests" / "latin.py"
     latin.write_bytes(b"# caf\xe9\nfrom shop.kernel.errors import X\n")
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "shop", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script("shop", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert crlf.read_bytes() == b"\xef\xbb\xbffrom shop.kernel.core.errors import X\r\nY = 1\r\n"
     assert outside.read_text(encoding="utf-8") == "from shop.kernel.errors import X\n"
@@ -100,12 +103,7 @@ def test_line_endings_bom_and_links_are_respected(tmp_path: Path) -> None:
 
 
 def test_a_missing_project_folder_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "shop", str(tmp_path / "nowhere")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script("shop", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert result.stderr.strip().endswith("nowhere: no such project folder")
 
@@ -122,12 +120,7 @@ def test_the_script_rewrites_owner_files_and_leaves_the_kernel(tmp_path: Path) -
     for path in (cell_test, kernel_file):
         path.parent.mkdir(parents=True)
         path.write_text(OLD_CELL_TEST, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "shop", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script("shop", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert cell_test.read_text(encoding="utf-8") == SORTED_CELL_TEST
     assert kernel_file.read_text(encoding="utf-8") == OLD_CELL_TEST
@@ -135,8 +128,6 @@ def test_the_script_rewrites_owner_files_and_leaves_the_kernel(tmp_path: Path) -
 
 
 def test_a_bad_package_argument_is_refused() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "Not A Package"], capture_output=True, text=True, check=False
-    )
+    result = run_script("Not A Package")
     assert result.returncode == 2
     assert result.stderr.strip() == "usage: kernel_layout.py PACKAGE [PROJECT_ROOT]"
