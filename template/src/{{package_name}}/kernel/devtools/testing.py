@@ -26,7 +26,8 @@ from ..bus import Bus, MemoryTransport
 from ..core.cell import Cell, Context
 from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_of
 from ..core.errors import BusError, HandlerFailedError
-from ..core.message_names import defined_events
+from ..sandbox.placement import locate, own_events
+from ..sandbox.pool import SandboxRefusedError
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 FakeAnswer = Callable[[Any], Reply | Awaitable[Reply]]
@@ -164,11 +165,13 @@ class CellUnderTest:
 
 
 def _own_events(cell: Cell) -> Sequence[type[Event]]:
-    """The events defined in the cell's package (found from its handlers' modules)."""
-    handlers: list[Any] = [*cell.commands.values(), *cell.events.values()]
-    for handler in handlers:
-        module = getattr(handler, "__module__", "") or ""
-        head, marker, rest = module.partition(".cells.")
-        if marker and rest:
-            return defined_events(f"{head}.cells.{rest.partition('.')[0]}")
-    return []
+    """The events the cell may publish: those of the package that declares it.
+
+    The same rule the sandbox applies (`own_events`); a cell no module holds (one
+    built inside a test function) defines none.
+    """
+    try:
+        target, _ = locate(cell)
+    except SandboxRefusedError:
+        return []
+    return list(own_events(target.module).values())
