@@ -57,6 +57,8 @@ MOVED = {
 # (`kernel.runtime.composition` is already new). Every other old path may be
 # followed by an attribute (`kernel.errors.RejectedError` in a string).
 _NOW_PACKAGES = ("runtime", "cli")
+# Old kernel modules a `from <package>.kernel import ...` line may name, that moved.
+_IMPORTABLE_MOVED = MOVED.keys() - set(_NOW_PACKAGES)
 _OLD_MODULES = "|".join(re.escape(old) for old in MOVED if old not in _NOW_PACKAGES)
 
 
@@ -96,12 +98,7 @@ def rewrite(text: str, package: str) -> str:
             return match.group(0)  # comments inside the parentheses: leave it to the owner
         names = [name.strip() for name in listed.split(",") if name.strip()]
         # Only modules that moved; `runtime` and `cli` are still importable by name.
-        moved = [
-            n
-            for n in names
-            if n.split(" as ")[0].strip() in MOVED
-            and n.split(" as ")[0].strip() not in _NOW_PACKAGES
-        ]
+        moved = [n for n in names if n.partition(" as ")[0].strip() in _IMPORTABLE_MOVED]
         if not moved:
             return match.group(0)
         indent, base, comment = match["indent"], match["base"], match["comment"] or ""
