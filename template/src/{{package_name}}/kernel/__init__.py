@@ -28,6 +28,7 @@ from .core.errors import (
     RejectedError,
     UnavailableError,
 )
+from .core.storage import Storage
 
 __all__ = [
     "BusError",
@@ -42,6 +43,7 @@ __all__ = [
     "RejectedError",
     "Reply",
     "Risk",
+    "Storage",
     "UnavailableError",
     "message_type_of",
     "reply_type_of",

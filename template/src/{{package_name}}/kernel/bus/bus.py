@@ -12,7 +12,11 @@
 or raises one of `kernel.core.errors`: `NoHandlerError`, `DeadlineExceededError`,
 `HandlerFailedError` (the handler's details stay in its log), `RejectedError`
 (the handler's reason and detail, as raised), `SerializationError` (a payload
-that breaks its contract), `UnavailableError` (not running, or overloaded).
+that breaks its contract), `UnavailableError` (not running, disconnected from
+the transport, or overloaded: refused at once rather than waited out).
+A command whose deadline passed before it reached its handler is refused
+unrun (`DeadlineExceededError`, counted in `bus_expired`): its sender gave up,
+so running it would do work nobody waits for.
 `publish` delivers an event to every consuming cell; instances of one cell compete.
 
 `register` takes a `Cell` and reads only its name and its `commands`/`events`
@@ -55,6 +59,7 @@ from .context import HandlerContext
 from .envelope import (
     Envelope,
     deadline_after,
+    expired,
     new_id,
     now_rfc3339,
     remaining,
@@ -143,12 +148,22 @@ class Bus:
         *,
         timeout: float | None = None,
         correlation_id: str | None = None,
+        idempotency_key: str = "",
     ) -> ReplyT:
-        """Deliver `command` to its one handler and return the reply (see module doc)."""
+        """Deliver `command` to its one handler and return the reply (see module doc).
+
+        With an `idempotency_key`, a cell that keeps data answers a repeat of the
+        same command with the first reply instead of running it again.
+        """
         if not self._accepting:
             raise UnavailableError("bus: not running")
         return await self.dispatch_send(
-            command, timeout=timeout, correlation_id=correlation_id, traceparent="", source=""
+            command,
+            timeout=timeout,
+            correlation_id=correlation_id,
+            traceparent="",
+            source="",
+            idempotency_key=idempotency_key,
         )
 
     async def publish(
@@ -179,9 +194,12 @@ class Bus:
         correlation_id: str | None,
         traceparent: str,
         source: str,
+        idempotency_key: str = "",
     ) -> ReplyT:
         """`send` without the running check: handlers may still send while draining."""
         message_type, reply_type, reply_cls = self._reply_type(type(command))
+        if not self.transport.ready:  # fail fast: waiting out the deadline helps nobody
+            raise UnavailableError(f"{message_type}: the bus is disconnected")
         timeout = self.default_timeout if timeout is None else timeout
         with span("send", message_type, SpanKind.CLIENT, traceparent) as current:
             envelope = self._envelope(
@@ -191,6 +209,7 @@ class Bus:
                 traceparent,
                 source,
                 deadline=deadline_after(timeout),
+                idempotency_key=idempotency_key,
             )
             metrics.sent(message_type).inc()
             try:
@@ -218,10 +237,42 @@ class Bus:
         """`publish` without the running check: handlers may still publish while draining."""
         message_type = message_type_of(type(event))
         with span("publish", message_type, SpanKind.PRODUCER, traceparent):
-            envelope = self._envelope(
-                message_type, encode(event), correlation_id, traceparent, source, message_id
+            envelope = self.event_envelope(  # inside the span: the event's parent is the publish
+                event,
+                correlation_id=correlation_id,
+                message_id=message_id,
+                traceparent=traceparent,
+                source=source,
             )
             metrics.sent(message_type).inc()
+            await self.transport.publish(envelope)
+
+    def event_envelope(
+        self,
+        event: Event,
+        *,
+        correlation_id: str | None,
+        message_id: str | None,
+        traceparent: str,
+        source: str,
+    ) -> Envelope:
+        """The envelope `event` travels in (a cell's outbox stores it before the bus sees it)."""
+        return self._envelope(
+            message_type_of(type(event)),
+            encode(event),
+            correlation_id,
+            traceparent,
+            source,
+            message_id,
+        )
+
+    async def relay(self, envelope: Envelope) -> None:
+        """Publish an event envelope built earlier (a cell's outbox holds it until commit).
+
+        Its id makes a second relay of the same envelope a no-op for consumers.
+        """
+        with span("publish", envelope.type, SpanKind.PRODUCER, envelope.traceparent):
+            metrics.sent(envelope.type).inc()
             await self.transport.publish(envelope)
 
     # -- internals -----------------------------------------------------------------
@@ -235,6 +286,7 @@ class Bus:
         source: str,
         message_id: str | None = None,
         deadline: float | None = None,
+        idempotency_key: str = "",
     ) -> Envelope:
         envelope_id = message_id or new_id()
         return Envelope(
@@ -245,6 +297,7 @@ class Bus:
             correlationid=correlation_id or envelope_id,
             traceparent=outgoing_traceparent(traceparent),
             deadline=deadline,
+            idempotencykey=idempotency_key,
             data=data,
         )
 
@@ -266,6 +319,8 @@ class Bus:
             traceparent=envelope.traceparent,
             deadline=envelope.deadline,
             source=f"{self.source}/{cell}",
+            message_id=envelope.id,
+            idempotency_key=envelope.idempotencykey,
         )
 
     def _responder(
@@ -279,6 +334,11 @@ class Bus:
             started, cpu_started = time.perf_counter(), time.process_time()
             with span("handle", message_type, SpanKind.SERVER, envelope.traceparent) as current:
                 try:
+                    if expired(envelope.deadline):
+                        measured.expired.inc()
+                        raise DeadlineExceededError(
+                            f"{message_type}: arrived after its deadline; not run"
+                        )
                     command = decode(envelope.data, command_cls)
                     async with asyncio.timeout(remaining(envelope.deadline)):
                         reply = await handler(command, self._context(cell, envelope))

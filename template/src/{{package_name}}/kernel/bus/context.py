@@ -13,7 +13,9 @@ the day it moves out of the process.
 """
 
 import logging
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core.contracts import (
     Command,
@@ -67,6 +69,8 @@ class HandlerContext:
         "_sends",
         "_source",
         "_traceparent",
+        "idempotency_key",
+        "message_id",
     )
 
     def __init__(
@@ -79,6 +83,8 @@ class HandlerContext:
         traceparent: str,
         deadline: float | None,
         source: str,
+        message_id: str = "",
+        idempotency_key: str = "",
     ) -> None:
         self._bus = bus
         self._cell = cell
@@ -87,10 +93,54 @@ class HandlerContext:
         self._traceparent = traceparent
         self._deadline = deadline
         self._source = source
+        # Read by the cell's unit of work (kernel.storage): the inbox records the
+        # message id, the idempotency table the key.
+        self.message_id = message_id
+        self.idempotency_key = idempotency_key
+
+    @property
+    def cell(self) -> str:
+        return self._cell
 
     @property
     def correlation_id(self) -> str:
         return self._correlation_id
+
+    @property
+    def traceparent(self) -> str:
+        return self._traceparent
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def remaining(self) -> float | None:
+        return remaining(self._deadline)
+
+    @property
+    def session(self) -> AsyncSession:
+        self._no_storage()
+
+    @property
+    def state(self) -> Any:
+        return None
+
+    def _no_storage(self) -> NoReturn:
+        raise _refused(
+            f"cell {self._cell!r} uses context.session but declares no storage "
+            "(Cell(storage=Storage(...)))"
+        )
+
+    def check_publish(self, event: Event) -> str:
+        """The event's message type, if this cell may publish it; else `UndeclaredError`."""
+        message_type = message_type_of(type(event))
+        if message_type.partition(".")[0] != self._cell:
+            raise _refused(
+                f"cell {self._cell!r} may publish only its own events "
+                f"({self._cell}.*), not {message_type}"
+            )
+        return message_type
 
     async def send(self, command: Command[ReplyT], /) -> ReplyT:
         if type(command) not in self._sends:
@@ -108,12 +158,7 @@ class HandlerContext:
         )
 
     async def publish(self, event: Event, /) -> None:
-        message_type = message_type_of(type(event))
-        if message_type.partition(".")[0] != self._cell:
-            raise _refused(
-                f"cell {self._cell!r} may publish only its own events "
-                f"({self._cell}.*), not {message_type}"
-            )
+        self.check_publish(event)
         await self._bus.dispatch_publish(
             event,
             correlation_id=self._correlation_id,

@@ -3,8 +3,9 @@
 
 Attributes: `id`, `source`, `type` (the message type, e.g. `orders.OrderPlaced.v1`),
 `specversion`, `time`, `datacontenttype`, plus the extensions `traceparent`
-(W3C Trace Context), `correlationid` (one id for everything a request causes)
-and `deadline` (when the sender stops waiting, epoch seconds). CloudEvents
+(W3C Trace Context), `correlationid` (one id for everything a request causes),
+`deadline` (when the sender stops waiting, epoch seconds) and, on a command
+that may be retried, `idempotencykey` (the same key twice runs once). CloudEvents
 extension names are lowercase letters and digits only, hence `correlationid`.
 
 On NATS the envelope uses the CloudEvents binary content mode: each attribute
@@ -41,6 +42,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     specversion: str = SPEC_VERSION
     datacontenttype: str = JSON
     deadline: float | None = None
+    idempotencykey: str = ""
 
     def to_headers(self) -> dict[str, str]:
         """The binary-mode headers (`ce-*` and `Content-Type`) of this envelope."""
@@ -56,6 +58,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
         }
         if self.deadline is not None:
             headers["ce-deadline"] = repr(self.deadline)
+        if self.idempotencykey:
+            headers["ce-idempotencykey"] = self.idempotencykey
         return headers
 
     @classmethod
@@ -87,6 +91,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
             correlationid=headers.get("ce-correlationid") or headers["ce-id"],
             traceparent=headers.get("ce-traceparent", ""),
             deadline=deadline,
+            idempotencykey=headers.get("ce-idempotencykey", ""),
             data=data,
         )
 
@@ -104,6 +109,11 @@ def now_rfc3339() -> str:
 def deadline_after(seconds: float) -> float:
     """The absolute deadline `seconds` from now, as the envelope carries it."""
     return time.time() + seconds
+
+
+def expired(deadline: float | None) -> bool:
+    """True when `deadline` has passed: the sender no longer waits for an answer."""
+    return deadline is not None and deadline <= time.time()
 
 
 def remaining(deadline: float | None) -> float | None:

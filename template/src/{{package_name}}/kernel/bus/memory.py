@@ -181,6 +181,11 @@ class MemoryTransport:
         if not self._started or self._closed:
             raise UnavailableError("memory transport: not running")
 
+    def forget(self, message_id: str) -> None:
+        """Drop `message_id` from the dedupe memory: the next publish of it is delivered
+        (what a JetStream redelivery after a lost ack looks like to a consumer)."""
+        self._seen.pop(message_id, None)
+
     def _already_seen(self, message_id: str) -> bool:
         """Remember ids for `dedupe_window` seconds (JetStream's duplicate window), and
         at most `dedupe_limit` of them, so a busy bus does not grow without bound."""

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-__all__ = ["REGISTRY", "HandlerMetrics", "dead_lettered", "handler_metrics", "queue_depth"]
+__all__ = [
+    "REGISTRY",
+    "HandlerMetrics",
+    "dead_lettered",
+    "handler_metrics",
+    "queue_depth",
+]
 
 LABELS = ("cell", "message_type")
 
@@ -34,6 +40,9 @@ CPU = Counter(
 )
 QUEUE_DEPTH = Gauge("bus_queue_depth", "Messages waiting for a cell.", LABELS)
 DEAD_LETTERS = Counter("bus_dead_letters", "Events given up on after every attempt.", LABELS)
+EXPIRED = Counter(
+    "bus_expired", "Commands refused unrun: their deadline had passed on arrival.", LABELS
+)
 SENT = Counter(
     "bus_sent", "Commands sent and events published, by message type.", ("message_type",)
 )
@@ -48,6 +57,7 @@ class HandlerMetrics:
     handled: Counter
     latency: Histogram
     cpu: Counter
+    expired: Counter
 
     def failed(self, code: str) -> None:
         ERRORS.labels(self.cell, self.message_type, code).inc()
@@ -61,6 +71,7 @@ def handler_metrics(cell: str, message_type: str) -> HandlerMetrics:
         handled=HANDLED.labels(cell, message_type),
         latency=LATENCY.labels(cell, message_type),
         cpu=CPU.labels(cell, message_type),
+        expired=EXPIRED.labels(cell, message_type),
     )
 
 

@@ -16,11 +16,12 @@ from ..config.topology import ENV_PATH, Topology, TopologyError
 from ..core.errors import UnavailableError
 from ..gateway.keys import hash_key, new_key
 from ..gateway.routes import RouteError
-from ..runtime.composition import build_transport
+from ..runtime.composition import build_transport, check_storage
 from ..runtime.logs import configure_logging
 from ..runtime.metrics_endpoint import serve_metrics
 from ..runtime.serve import APP_FACTORY, load_service
 from ..sandbox.placement import preflight
+from ..storage import StorageError
 
 app = typer.Typer(
     help="The HTTP gateway: API keys and settings.",
@@ -87,9 +88,13 @@ def serve(
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
     try:
+        asyncio.run(check_storage(service.topology, service.hosted))
         asyncio.run(_check_bus(service.topology))
     except UnavailableError as error:  # NATS unreachable: say so in one line, as `worker` does
         typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    except (StorageError, TopologyError) as error:  # a database unreachable or behind
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     os.environ.update(overrides)
     if metrics_port is not None:

@@ -21,6 +21,7 @@ from . import (
 from . import (
     contracts as contracts_cli,
 )
+from . import db as db_cli
 from . import gateway as gateway_cli
 from . import sandbox as sandbox_cli
 from . import (
@@ -62,6 +63,7 @@ app.add_typer(cells_cli.app, name="cell")
 app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(topology_cli.app, name="topology")
 app.add_typer(triggers_cli.app, name="triggers")
+app.add_typer(db_cli.app, name="db")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(sandbox_cli.app, name="sandbox")
 

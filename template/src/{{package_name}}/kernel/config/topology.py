@@ -6,6 +6,10 @@
     url = "nats://127.0.0.1:4222"     # used by the nats transport
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
 
+    [storage]                         # each cell's own database
+    data_dir = "data"                 # a SQLite file per cell here (relative to this file)
+    # url = "postgresql+asyncpg://user:pass@host/db"   # or a schema per cell in PostgreSQL
+
     [cells.orders]
     placement = "inprocess"           # or "remote" (run by a `worker` process),
                                       # or "sandbox" (restricted worker processes)
@@ -15,7 +19,9 @@
 A cell without a table runs in-process. The file is checked strictly: an
 unknown key or cell, or a value of the wrong type, stops the service with one
 line naming the key and what was expected. `<PKG>_BUS_TRANSPORT` and
-`<PKG>_BUS_URL` (PKG = the package name in upper case) override `[bus]`.
+`<PKG>_BUS_URL` (PKG = the package name in upper case) override `[bus]`;
+`<PKG>_STORAGE_URL`, `<PKG>_STORAGE_DATA_DIR` and `<PKG>_STORAGE_URL_<CELL>`
+override `[storage]` and a cell's `storage_url` (so passwords stay out of the file).
 """
 
 import os
@@ -36,6 +42,8 @@ ENV_PREFIX = PACKAGE.upper()
 ENV_TRANSPORT = f"{ENV_PREFIX}_BUS_TRANSPORT"
 ENV_URL = f"{ENV_PREFIX}_BUS_URL"
 ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
+ENV_STORAGE_URL = f"{ENV_PREFIX}_STORAGE_URL"
+ENV_DATA_DIR = f"{ENV_PREFIX}_STORAGE_DATA_DIR"
 
 Transport = Literal["memory", "nats"]
 Placement = Literal["inprocess", "remote", "sandbox"]
@@ -43,10 +51,17 @@ TRANSPORTS: tuple[str, ...] = get_args(Transport)
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
 
 NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
+# The two databases a cell may keep its data in (SQLAlchemy async URLs).
+STORAGE_URL = r"^(sqlite\+aiosqlite:///[^\s]*|postgresql\+asyncpg://[^\s]+)\Z"
+STORAGE_EXAMPLE = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
 # What a key expects, for messages clearer than a regular expression.
-EXPECTED: dict[str, str] = {"url": "a NATS URL like nats://127.0.0.1:4222"}
+EXPECTED: dict[str, str] = {
+    "url": "a NATS URL like nats://127.0.0.1:4222",
+    "storage.url": STORAGE_EXAMPLE,
+    "storage_url": STORAGE_EXAMPLE,
+}
 # Keys whose allowed values are a closed list, for messages that name them.
 CHOICES: dict[str, tuple[str, ...]] = {"transport": TRANSPORTS, "placement": PLACEMENTS}
 
@@ -69,6 +84,15 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     ack_wait: Seconds = 30.0
 
 
+class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The `[storage]` table: where cells keep their data."""
+
+    # A SQLite file per cell (`<data_dir>/<cell>/<cell>.db`), relative to topology.toml.
+    data_dir: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00-\x1f]+\Z")] = "data"
+    # One PostgreSQL database for all cells, a schema (and role) per cell; empty: SQLite.
+    url: Annotated[str, msgspec.Meta(pattern=r"^(" + STORAGE_URL[1:-2] + r")?\Z")] = ""
+
+
 class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """One `[cells.<name>]` table."""
 
@@ -79,12 +103,15 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     # Thresholds for this cell only (see kernel.config.thresholds).
     triggers: ThresholdOverrides | None = None
     sandbox: SandboxPolicy | None = None
+    # This cell's own database, overriding [storage] (e.g. a cell moved to its own server).
+    storage_url: Annotated[str, msgspec.Meta(pattern=r"^(" + STORAGE_URL[1:-2] + r")?\Z")] = ""
 
 
 class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole file."""
 
     bus: BusSettings = BusSettings()
+    storage: StorageSettings = StorageSettings()
     cells: dict[str, CellSettings] = {}
     # The `[triggers]` table: when measurements say a cell should move.
     triggers: Thresholds = Thresholds()
@@ -107,6 +134,16 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
         policy = settings.sandbox if settings is not None else None
         return policy if policy is not None else SandboxPolicy()
 
+    def storage_url_of(self, cell: str) -> str:
+        """The database URL of `cell`: its own override, else `[storage]`, else its SQLite file."""
+        settings = self.cells.get(cell)
+        if settings is not None and settings.storage_url:
+            return settings.storage_url
+        if self.storage.url:
+            return self.storage.url
+        # A directory per cell: a sandboxed cell may write in its own alone.
+        return f"sqlite+aiosqlite:///{Path(self.storage.data_dir) / cell / cell}.db"
+
 
 def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topology:
     """Read, check and apply the environment overrides; raise `TopologyError`."""
@@ -114,7 +151,11 @@ def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topol
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise TopologyError(f"{path}: cannot read: {error}") from None
-    return parse_topology(text, source=str(path), environ=environ)
+    topology = parse_topology(text, source=str(path), environ=environ)
+    # A relative data directory is relative to the file, not to where a command runs.
+    data_dir = path.parent.absolute() / topology.storage.data_dir
+    storage = msgspec.structs.replace(topology.storage, data_dir=str(data_dir))
+    return msgspec.structs.replace(topology, storage=storage)
 
 
 def parse_topology(
@@ -169,7 +210,30 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
                 f"{ENV_URL}: expected a URL like nats://host:4222, got {redact_url(url)!r}"
             )
         bus = msgspec.structs.replace(bus, url=url)
-    return msgspec.structs.replace(topology, bus=bus)
+    return _with_storage_overrides(msgspec.structs.replace(topology, bus=bus), environ)
+
+
+def _with_storage_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
+    storage, cells = topology.storage, dict(topology.cells)
+    for name, value in environ.items():
+        if not name.startswith(ENV_STORAGE_URL):
+            continue
+        if value and not re.match(STORAGE_URL, value):
+            raise TopologyError(f"{name}: expected {STORAGE_EXAMPLE}, got {redact_url(value)!r}")
+        cell = name.removeprefix(ENV_STORAGE_URL).lower()
+        if not cell:
+            storage = msgspec.structs.replace(storage, url=value)
+        elif cell.startswith("_") and cell[1:]:
+            settings = cells.get(cell[1:], CellSettings())
+            cells[cell[1:]] = msgspec.structs.replace(settings, storage_url=value)
+        else:
+            raise TopologyError(f"{name}: unknown variable; expected {ENV_STORAGE_URL}_<CELL>")
+    data_dir = environ.get(ENV_DATA_DIR)
+    if data_dir is not None:
+        if not data_dir or any(ord(char) < 32 for char in data_dir):
+            raise TopologyError(f"{ENV_DATA_DIR}: expected a directory path, got {data_dir!r}")
+        storage = msgspec.structs.replace(storage, data_dir=data_dir)
+    return msgspec.structs.replace(topology, storage=storage, cells=cells)
 
 
 def _convert(raw: object, cls: type[S], source: str, prefix: str) -> S:
@@ -187,8 +251,8 @@ def _explain(message: str, prefix: str) -> str:
     key = where.rpartition(".")[2]
     if what.startswith("Invalid enum value") and key in CHOICES:
         what = f"expected one of {', '.join(CHOICES[key])}, got {what.partition(' value ')[2]}"
-    elif key in EXPECTED and "Expected `str`" in what:
-        what = f"expected {EXPECTED[key]}"
+    elif "Expected `str`" in what and (where in EXPECTED or key in EXPECTED):
+        what = f"expected {EXPECTED.get(where) or EXPECTED[key]}"
     return f"{where}: {what}"
 
 

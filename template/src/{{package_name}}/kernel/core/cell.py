@@ -12,8 +12,11 @@ import inspect
 import keyword
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .contracts import (
     Command,
@@ -23,6 +26,7 @@ from .contracts import (
     message_type_of,
     reply_type_of,
 )
+from .storage import Storage
 
 CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 ReplyT = TypeVar("ReplyT", bound=Reply)
@@ -40,10 +44,26 @@ class Risk(enum.StrEnum):
 
 
 class Context(Protocol):
-    """What a handler may do besides computing its answer: talk to the bus."""
+    """What a handler may use besides its message: the bus, its data, its time left.
+
+    `session` is the cell's own database session, inside the transaction that
+    also records the message as handled and the events `publish` announces
+    (they reach the bus once it commits). `remaining` is the seconds left
+    before the sender stops waiting (None for events). `state` is what the
+    cell's `lifespan` yielded (None without one).
+    """
 
     @property
     def correlation_id(self) -> str: ...
+
+    @property
+    def session(self) -> AsyncSession: ...
+
+    @property
+    def remaining(self) -> float | None: ...
+
+    @property
+    def state(self) -> Any: ...
 
     async def send(self, command: Command[ReplyT], /) -> ReplyT: ...
 
@@ -118,12 +138,27 @@ class Cell:
     # into `commands` and `events` on creation (so this reads empty afterwards,
     # and a copy made with `dataclasses.replace` does not register them twice).
     handlers: tuple[On, ...] = ()
+    # The cell's own tables and migrations (see kernel.core.storage); handlers
+    # then get `context.session`. None: the cell keeps no data.
+    storage: Storage | None = None
+    # Opened when the cell starts and closed when it stops (clients, caches):
+    # `lifespan()` is an async context manager; what it yields is `context.state`.
+    lifespan: Callable[[], AbstractAsyncContextManager[Any]] | None = None
 
     def __post_init__(self) -> None:
         if not CELL_NAME_PATTERN.match(self.name) or keyword.iskeyword(self.name):
             raise ValueError(f"cell name must be a lowercase identifier, got {self.name!r}")
         if not isinstance(self.draft, bool):
             raise ValueError(f"cell {self.name!r}: draft must be True or False, got {self.draft!r}")
+        if self.storage is not None and not isinstance(self.storage, Storage):
+            raise ValueError(
+                f"cell {self.name!r}: storage must be Storage(metadata, migrations=...), "
+                f"got {self.storage!r}"
+            )
+        if self.lifespan is not None and not callable(self.lifespan):
+            raise ValueError(
+                f"cell {self.name!r}: lifespan must be callable, got {self.lifespan!r}"
+            )
         if self.handlers:
             self._merge_handlers()
         for command in self.commands:

@@ -148,6 +148,12 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
             "__init__.py": render("__init__.py.j2"),
             "contracts.py": render("contracts.py.j2"),
             "handlers.py": render("handlers.py.j2"),
+            "tables.py": render("tables.py.j2"),
+            "migrations/__init__.py": render("migrations/__init__.py.j2"),
+            "migrations/versions/__init__.py": render("migrations/versions/__init__.py.j2"),
+            "migrations/versions/v0001_create_items.py": render(
+                "migrations/versions/v0001_create_items.py.j2"
+            ),
             "README.md": render("README.md.j2"),
         },
         test_path=project.root / "tests" / "cells" / f"test_{request.name}.py",
@@ -267,6 +273,7 @@ def apply(project: Project, request: Request, result: Plan) -> Path:
     created: list[Path] = []
     try:
         for filename, text in result.cell_files.items():
+            (staging / filename).parent.mkdir(parents=True, exist_ok=True)
             (staging / filename).write_text(text, encoding="utf-8")
         staging.rename(target)
         created.append(target)
@@ -290,7 +297,7 @@ def apply(project: Project, request: Request, result: Plan) -> Path:
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    tidy([*target.glob("*.py"), result.test_path, project.source / "app.py"])
+    tidy([*target.rglob("*.py"), result.test_path, project.source / "app.py"])
     return target
 
 

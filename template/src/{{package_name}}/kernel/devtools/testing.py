@@ -14,20 +14,35 @@ talks to the cell over the bus, as another cell would, and sees what it did:
 each with a function from the command to its reply; `sent` lists what the cell
 sent them. `send` and `deliver` return once everything they set off is done,
 so a test asserts right after them, without sleeping.
+
+A cell with storage gets a fresh database for each `CellUnderTest` (a SQLite
+file in a temporary directory, removed on exit, or `database_url`), migrated
+with the cell's own migrations, and runs inside its unit of work as in
+production: `database` is there for a test to look at the tables.
 """
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import msgspec
+
 from ..bus import Bus, MemoryTransport
+from ..config.topology import Topology
 from ..core.cell import Cell, Context
 from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_of
 from ..core.errors import BusError, HandlerFailedError
+from ..runtime.composition import running
 from ..sandbox.placement import locate, own_events
 from ..sandbox.pool import SandboxRefusedError
+from ..storage import CellDatabase, OutboxRelay, StoredCell, open_database, stored
+from ..storage.migrations import upgrade
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 FakeAnswer = Callable[[Any], Reply | Awaitable[Reply]]
@@ -43,6 +58,7 @@ class CellUnderTest:
         *,
         fakes: Mapping[type[Command[Any]], FakeAnswer] | None = None,
         timeout: float = 2.0,
+        database_url: str | None = None,
     ) -> None:
         if not isinstance(cell, Cell):
             raise TypeError(f"CellUnderTest: expected a Cell, got {cell!r}")
@@ -58,6 +74,10 @@ class CellUnderTest:
         self.sent: list[Command[Any]] = []
         self._transport = MemoryTransport()
         self._bus = Bus(self._transport, default_timeout=timeout, drain_timeout=timeout)
+        self.database_url = database_url
+        self.database: CellDatabase | None = None
+        self._resources = StoredCell()
+        self._stack = contextlib.AsyncExitStack()
         missing = [message_type_of(c) for c in cell.sends if c not in self.fakes]
         if missing:
             raise ValueError(
@@ -71,16 +91,35 @@ class CellUnderTest:
             )
 
     async def __aenter__(self) -> Self:
-        await self._bus.start()
         try:
-            await self._bus.register(self.cell)
+            await self._open_resources()
+            await self._bus.start()
+            self._stack.push_async_callback(self._bus.close)
+            await self._bus.register(stored(self.cell, self._resources))
             for fake in self._fake_cells():
                 await self._bus.register(fake)
             await self._bus.register(self._recorder())
         except BaseException:
-            await self._bus.close()
+            await self._stack.aclose()
             raise
         return self
+
+    async def _open_resources(self) -> None:
+        """The cell's fresh, migrated database and its lifespan, closed on exit."""
+        if self.cell.storage is not None:
+            url = self.database_url
+            if url is None:
+                directory = Path(tempfile.mkdtemp(prefix=f"{self.cell.name}-"))
+                self._stack.callback(shutil.rmtree, directory, ignore_errors=True)
+                url = f"sqlite+aiosqlite:///{directory / self.cell.name}.db"
+            self.database = open_database(self.cell.name, url)
+            self._stack.push_async_callback(self.database.close)
+            await upgrade(self.database, self.cell.storage)
+            self._resources.database = self.database
+            self._resources.outbox = OutboxRelay(self.database, self._bus)
+            self._resources.relay = self._bus
+        if self.cell.lifespan is not None:
+            self._resources.state = await self._stack.enter_async_context(self.cell.lifespan())
 
     async def __aexit__(
         self,
@@ -88,16 +127,16 @@ class CellUnderTest:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._bus.close()
+        await self._stack.aclose()
 
-    async def send(self, command: Command[ReplyT]) -> ReplyT:
+    async def send(self, command: Command[ReplyT], *, idempotency_key: str = "") -> ReplyT:
         """Send `command` to the cell; return its reply once all it set off is handled.
 
         When a fake failed, its own error is raised (the bus only reports that the
         handler failed).
         """
         try:
-            reply = await self._bus.send(command)
+            reply = await self._bus.send(command, idempotency_key=idempotency_key)
         except HandlerFailedError as error:
             fake_error, self._fake_error = self._fake_error, None
             if fake_error is not None:
@@ -106,9 +145,15 @@ class CellUnderTest:
         await self.settle()
         return reply
 
-    async def deliver(self, event: Event) -> None:
-        """Publish another cell's `event` to the cell; return once it is handled."""
-        await self._bus.publish(event)
+    async def deliver(self, event: Event, *, message_id: str | None = None) -> None:
+        """Publish another cell's `event` to the cell; return once it is handled.
+
+        Give a `message_id` to deliver the same message again (as JetStream
+        redelivers it): a cell with storage applies it once.
+        """
+        if message_id is not None:
+            self._transport.forget(message_id)  # the bus's dedupe must not hide the redelivery
+        await self._bus.publish(event, message_id=message_id)
         await self.settle()
 
     async def settle(self) -> None:
@@ -175,3 +220,29 @@ def _own_events(cell: Cell) -> Sequence[type[Event]]:
     except SandboxRefusedError:
         return []
     return list(own_events(target.module).values())
+
+
+def with_data_dir(topology: Topology, directory: Path) -> Topology:
+    """`topology` with every cell's SQLite file under `directory` (a test's own)."""
+    storage = msgspec.structs.replace(topology.storage, data_dir=str(directory))
+    return msgspec.structs.replace(topology, storage=storage)
+
+
+async def migrate_all(topology: Topology, cells: Sequence[Cell]) -> None:
+    """Apply every cell's migrations to the databases `topology` names, as `db upgrade` does."""
+    for cell in cells:
+        if cell.storage is None:
+            continue
+        database = open_database(cell.name, topology.storage_url_of(cell.name))
+        try:
+            await upgrade(database, cell.storage)
+        finally:
+            await database.close()
+
+
+@contextlib.asynccontextmanager
+async def running_migrated(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bus]:
+    """`running`, on databases migrated first: a test composing the service on fresh data."""
+    await migrate_all(topology, cells)
+    async with running(topology, cells) as bus:
+        yield bus

@@ -3,7 +3,12 @@
 
     authenticate (401) -> rate limit per caller (429) -> scopes (403)
     -> content type (415) -> body (413) -> strict decode (400, 422)
-    -> bus call under the deadline (504) -> typed bus errors -> reply (200)
+    -> Idempotency-Key (400) -> bus call under the deadline (504; 503 at once
+    when the bus is down) -> typed bus errors -> reply (200)
+
+An `Idempotency-Key` travels with the command, scoped to the caller (another
+caller's key never matches yours); a cell that keeps data answers a repeat
+with its first reply.
 
 Each refusal is a `Problem`; the decision and the caller are written on the
 request's audit record, which the audit layer logs once the response is sent.
@@ -35,7 +40,15 @@ ReplyT = TypeVar("ReplyT", bound=Reply)
 
 JSON = "application/json"
 # Statuses a handler's `RejectedError(reason, ...)` maps to; any other reason is 409.
-REJECTION_STATUS = {"not_found": 404, "forbidden": 403, "invalid": 422, "conflict": 409}
+REJECTION_STATUS = {
+    "not_found": 404,
+    "forbidden": 403,
+    "invalid": 422,
+    "conflict": 409,
+    "idempotency_key_reused": 422,
+}
+IDEMPOTENCY_KEY = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 255
 
 
 class Sender(Protocol):
@@ -50,6 +63,7 @@ class Sender(Protocol):
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - the deadline travels with the message
         correlation_id: str | None = None,
+        idempotency_key: str = "",
     ) -> ReplyT: ...
 
 
@@ -91,12 +105,16 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         except BodyTooLargeError as error:
             raise Problem(413, str(error)) from None
         command = _decode(decoder, body)
+        key = _idempotency_key(request, principal.subject)
         bus = guards.holder.bus
         if bus is None:
             raise Problem(503, "the service is starting", headers={"Retry-After": "1"})
         try:
             reply = await bus.send(
-                command, timeout=guards.timeout, correlation_id=request_id_of(request.scope)
+                command,
+                timeout=guards.timeout,
+                correlation_id=request_id_of(request.scope),
+                idempotency_key=key,
             )
         except BusError as error:
             raise _bus_problem(error) from None
@@ -104,6 +122,25 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         return Response(_encoder.encode(reply), media_type=JSON)
 
     return endpoint
+
+
+def _idempotency_key(request: Request, subject: str) -> str:
+    """The caller's `Idempotency-Key`, scoped to the caller; "" without one."""
+    values = request.headers.getlist(IDEMPOTENCY_KEY)
+    if not values:
+        return ""
+    key = values[0]
+    if (
+        len(values) > 1
+        or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY
+        or not all("!" <= char <= "~" for char in key)
+    ):
+        raise Problem(
+            400,
+            f"Idempotency-Key: expected one value of 1 to {MAX_IDEMPOTENCY_KEY} visible "
+            "ASCII characters",
+        )
+    return f"{len(subject)}:{subject}:{key}"
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:

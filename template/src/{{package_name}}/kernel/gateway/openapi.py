@@ -26,14 +26,17 @@ COMMON_REFUSALS = {
 # What a command route may answer besides its reply.
 COMMAND_REFUSALS = {
     **COMMON_REFUSALS,
-    "400": "Malformed JSON, a body that is not UTF-8, or a Host header not served",
+    "400": "Malformed JSON, a body that is not UTF-8, a malformed Idempotency-Key, "
+    "or a Host header not served",
     "401": "Missing or invalid credentials",
     "403": "The caller lacks a scope this route needs, or the cell refused it",
     "404": "The cell did not find what the command names",
-    "409": "The cell refused the command (see `reason`)",
+    "409": "The cell refused the command, or a request with this Idempotency-Key is in "
+    "progress (see `reason`)",
     "413": "The body is larger than the gateway accepts",
     "415": "The body is not application/json",
-    "422": "The body does not match the command's contract (unknown field, wrong type)",
+    "422": "The body does not match the command's contract (unknown field, wrong type), "
+    "or the Idempotency-Key was used with another body",
     "429": "Too many requests from this caller; see Retry-After",
     "502": "The cell failed while handling the command",
     "503": "No cell can take the command now; see Retry-After",
@@ -70,6 +73,20 @@ def openapi_document(
     }
 
 
+# Optional on every command: a retry with the same key and body gets the first reply.
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: the same key with the same body answers the first reply "
+        "without running the command again (keys are kept 24 hours, per caller); "
+        "the same key with another body is refused with 422."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
 def _operation(route: CommandRoute, schemes: list[str]) -> dict[str, Any]:
     scopes = sorted(route.scopes)
     description = route.description
@@ -81,6 +98,7 @@ def _operation(route: CommandRoute, schemes: list[str]) -> dict[str, Any]:
         "description": description.strip(),
         "tags": [route.cell],
         "security": [{scheme: []} for scheme in schemes],
+        "parameters": [IDEMPOTENCY_KEY],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _ref(route.command)}},

@@ -8,16 +8,20 @@
 
 `serve` hosts every cell not placed `remote` (those placed `sandbox` through
 their worker pools, see `kernel.sandbox`); `worker` hosts the cells placed
-`remote`, or the ones named on its command line. `running` builds the transport
-`[bus]` names, registers the hosted cells, and on exit drains in-flight work
-before disconnecting. A topology that cannot work (a remote cell on the memory
-transport, a worker without NATS, an unknown cell) is refused before anything starts.
+`remote`, or the ones named on its command line. `running` opens each hosted
+cell's database (refusing one that is unreachable or has migrations pending)
+and its lifespan, builds the transport `[bus]` names, registers the hosted
+cells inside their units of work, starts their outbox relays, and on exit
+drains in-flight work before disconnecting. A topology that cannot work (a
+remote cell on the memory transport, a worker without NATS, an unknown cell)
+is refused before anything starts.
 """
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Literal
 
+from ... import COMMAND_NAME
 from ..bus import (
     Bus,
     DeliveryPolicy,
@@ -28,6 +32,8 @@ from ..bus.jetstream import NatsTransport
 from ..config.topology import Topology, TopologyError, check_cells
 from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
+from ..storage import OutboxRelay, StoredCell, open_database, stored
+from ..storage.migrations import require_up_to_date
 
 Role = Literal["serve", "worker"]
 PACKAGE = __package__.partition(".")[0]
@@ -99,19 +105,62 @@ def build_transport(topology: Topology) -> Transport:
 async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bus]:
     """A started bus with `cells` registered; drained and closed on exit.
 
-    Cells placed `sandbox` get their worker pools first: below a cell's minimum
-    level this raises `SandboxRefusedError` before the bus starts.
+    Each cell's database is checked first (reachable, migrations applied:
+    `StorageError` otherwise), then cells placed `sandbox` get their worker
+    pools: below a cell's minimum level this raises `SandboxRefusedError`
+    before the bus starts.
     """
-    async with sandboxed(topology, cells) as placed:
+    async with AsyncExitStack() as stack:
+        resources = {cell.name: await _open(stack, topology, cell) for cell in cells}
         bus = Bus(
             build_transport(topology),
             default_timeout=topology.bus.timeout,
             drain_timeout=topology.bus.drain_timeout,
         )
+        for held in resources.values():
+            if held.database is not None:
+                held.outbox = OutboxRelay(held.database, bus)
+                held.relay = bus
+        outboxes = {name: held.outbox for name, held in resources.items() if held.outbox}
+        placed = await stack.enter_async_context(sandboxed(topology, cells, outboxes))
         await bus.start()
         try:
             for cell in placed:
-                await bus.register(cell)
+                if topology.placement_of(cell.name) == "sandbox":
+                    await bus.register(cell)  # its workers run the unit of work
+                else:
+                    await bus.register(stored(cell, resources[cell.name]))
+            for outbox in outboxes.values():  # events committed before a crash go out now
+                await outbox.start()
             yield bus
         finally:
+            for outbox in outboxes.values():  # what is not relayed stays for the next start
+                await outbox.stop()
             await bus.close()
+
+
+async def check_storage(topology: Topology, cells: Sequence[Cell]) -> None:
+    """Refuse, before anything starts, a cell whose database is unreachable or behind.
+
+    For commands that check everything up front (`serve`); `running` refuses
+    the same way when it opens the databases.
+    """
+    async with AsyncExitStack() as stack:
+        for cell in cells:
+            await _open(stack, topology, cell, lifespan=False)
+
+
+async def _open(
+    stack: AsyncExitStack, topology: Topology, cell: Cell, *, lifespan: bool = True
+) -> StoredCell:
+    """The cell's database (checked) and lifespan state, closed when `stack` closes."""
+    held = StoredCell()
+    if cell.storage is not None:
+        database = open_database(cell.name, topology.storage_url_of(cell.name))
+        stack.push_async_callback(database.close)
+        await database.check_reachable()
+        await require_up_to_date(database, cell.storage, COMMAND_NAME)
+        held.database = database
+    if lifespan and cell.lifespan is not None:
+        held.state = await stack.enter_async_context(cell.lifespan())
+    return held

@@ -24,6 +24,7 @@ from ..config.topology import (
 from ..core.cell import Cell
 from ..core.errors import UnavailableError
 from ..sandbox.placement import preflight
+from ..storage import StorageError
 from .composition import hosted_cells, running
 from .logs import configure_logging
 from .metrics_endpoint import serve_metrics
@@ -66,6 +67,9 @@ def worker(
         asyncio.run(serve_until_stopped(settings, hosted))
     except UnavailableError as error:  # NATS unreachable: say so in one line
         typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    except StorageError as error:  # a database unreachable, or migrations pending
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -4,7 +4,9 @@
 Each frame is a 4-byte big-endian length and a msgspec MessagePack body (never
 pickle: a hostile worker's bytes are decoded as plain data, strictly, into
 these structs). The worker speaks first with `Hello` (its layers and level),
-then answers each `Call` with one `Outcome`. While it handles a call, the
+then answers each `Call` with one `Outcome`. A cell with storage runs its
+unit of work in the worker, on its own SQLite file: its events then reach the
+parent through the outbox table, which the parent checks and relays. While it handles a call, the
 worker may ask the parent to send a command for it (`Send`); the parent checks
 it against the cell's declaration, sends it on the bus, and answers with one
 `Answer` before the worker goes on. `Send` and `Outcome` repeat the number of
@@ -48,6 +50,11 @@ class Setup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     parent_pid: int
     read_only: list[str]  # the filesystem allowlist (read and import only)
     import_paths: list[str] = []  # added to sys.path (e.g. a test-only cell's folder)
+    # The cell's own SQLite database (a SQLAlchemy URL) and the directory holding
+    # it, the one place besides scratch the worker may write; empty without storage.
+    database: str = ""
+    data_dir: str = ""
+    source: str = ""  # the CloudEvents source of the events the cell publishes
 
 
 class Layer(msgspec.Struct, frozen=True):
@@ -70,6 +77,11 @@ class Call(msgspec.Struct, frozen=True, tag=True):
     data: bytes
     correlation_id: str
     number: int = 0  # repeated by the call's `Send` and `Outcome` frames
+    # What the cell's unit of work needs (a cell with storage runs it in the worker).
+    message_id: str = ""
+    idempotency_key: str = ""
+    traceparent: str = ""
+    deadline: float | None = None
 
 
 class Published(msgspec.Struct, frozen=True):

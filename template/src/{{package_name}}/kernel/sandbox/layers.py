@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from . import landlock, seccomp
 from .frames import Layer, Setup
@@ -48,7 +49,7 @@ def confine(setup: Setup) -> list[Layer]:
     program = seccomp.build_filter(os.getpid()) if IS_LINUX and seccomp.supported() else None
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
     layers.append(_attempt("namespaces", _namespaces))
-    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch)))
+    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch, setup.data_dir)))
     layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
     no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
     layers.append(no_new_privs)
@@ -125,12 +126,16 @@ def _namespaces() -> str:
     return "new user and network namespace (no network), no capabilities"
 
 
-def _privileges(scratch: str) -> str:
+def _privileges(scratch: str, data_dir: str = "") -> str:
     if os.geteuid() != 0:
         raise LayerNotNeededError("not running as root")
     # The kernel skips RLIMIT_NPROC for uid 0 even inside a user namespace: only
     # another uid makes the process limit hold.
     os.chown(scratch, NOBODY, NOBODY)
+    if data_dir:  # the cell's database: the worker writes it as nobody (and SQLite,
+        # run as root in the parent, gives the files it creates to the file's owner)
+        for path in [Path(data_dir), *Path(data_dir).iterdir()]:
+            os.chown(path, NOBODY, NOBODY)
     # Python and the project may live where only root can read (/root/...). With
     # Landlock, reading is confined to the allowlist whatever the permissions, so
     # the worker keeps CAP_DAC_READ_SEARCH to import them (seccomp refuses
@@ -183,7 +188,8 @@ def _landlock(setup: Setup) -> str:
         abi = landlock.abi_version()
     except OSError as error:
         raise UnavailableLayerError(f"landlock_create_ruleset: {error}") from None
-    return landlock.restrict(setup.read_only, [setup.scratch], abi)
+    writable = [setup.scratch, *([setup.data_dir] if setup.data_dir else [])]
+    return landlock.restrict(setup.read_only, writable, abi)
 
 
 def _seccomp(program: bytes | None) -> str:

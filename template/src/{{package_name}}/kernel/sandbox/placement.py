@@ -21,12 +21,16 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..bus.codec import decode, encode
+from ..bus.envelope import Envelope
 from ..config.topology import Topology
 from ..core.cell import (
     Cell,
@@ -47,6 +51,7 @@ from ..core.errors import (
     UndeclaredError,
 )
 from ..core.message_names import defined_events
+from ..storage import OutboxRelay
 from .frames import (
     Answer,
     Published,
@@ -67,8 +72,17 @@ logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def sandboxed(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[tuple[Cell, ...]]:
-    """`cells`, with those placed `sandbox` served by started pools; pools stop on exit."""
+async def sandboxed(
+    topology: Topology,
+    cells: Sequence[Cell],
+    outboxes: Mapping[str, OutboxRelay] | None = None,
+) -> AsyncIterator[tuple[Cell, ...]]:
+    """`cells`, with those placed `sandbox` served by started pools; pools stop on exit.
+
+    A sandboxed cell with storage runs its unit of work in the workers, on its
+    own SQLite file; `outboxes` (by cell name) relay what they commit, each
+    event checked against the cell's contracts first.
+    """
     async with AsyncExitStack() as stack:
         placed = []
         for cell in cells:
@@ -76,13 +90,59 @@ async def sandboxed(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[
                 placed.append(cell)
                 continue
             target, import_paths = locate(cell)
-            pool = SandboxPool(cell.name, target, topology.sandbox_of(cell.name), import_paths)
+            publishable = own_events(target.module)
+            database, data_dir = _sandboxed_database(topology, cell)
+            source = f"/{PACKAGE}/{cell.name}"
+            pool = SandboxPool(
+                cell.name,
+                target,
+                topology.sandbox_of(cell.name),
+                import_paths,
+                database=database,
+                data_dir=data_dir,
+                source=source,
+            )
             stack.push_async_callback(pool.close)
             await pool.start()
             track(pool)
             stack.callback(untrack, pool)
-            placed.append(proxied(cell, pool, own_events(target.module)))
+            outbox = (outboxes or {}).get(cell.name)
+            if outbox is not None:
+                outbox.check = _outbox_check(cell.name, publishable, source)
+            placed.append(proxied(cell, pool, publishable, outbox))
         yield tuple(placed)
+
+
+def _sandboxed_database(topology: Topology, cell: Cell) -> tuple[str, str]:
+    """The SQLite URL and directory a sandboxed cell's workers open ("" without storage)."""
+    if cell.storage is None:
+        return "", ""
+    url = topology.storage_url_of(cell.name)
+    if not url.startswith("sqlite+aiosqlite:///"):
+        raise SandboxRefusedError(
+            f"cells.{cell.name}: a sandboxed cell keeps its data in its own SQLite file "
+            "(the sandbox allows no network connection); remove its PostgreSQL storage_url"
+        )
+    return url, str(Path(url.removeprefix("sqlite+aiosqlite:///")).parent)
+
+
+def _outbox_check(
+    cell: str, publishable: Mapping[str, type[Event]], source: str
+) -> Callable[[Envelope], Envelope | None]:
+    """What the parent relays of the events a worker wrote: only the cell's own, valid ones."""
+
+    def check(envelope: Envelope) -> Envelope | None:
+        event_cls = publishable.get(envelope.type)
+        try:
+            if event_cls is None:
+                raise HandlerFailedError(f"{envelope.type[:200]!r} is not its own event")
+            data = encode(decode(envelope.data, event_cls))
+        except BusError as error:
+            logger.error("sandbox %s: outbox event dropped: %s", cell, error.detail)
+            return None
+        return msgspec.structs.replace(envelope, source=source, data=data)
+
+    return check
 
 
 def preflight(topology: Topology, cells: Sequence[Cell]) -> None:
@@ -102,9 +162,14 @@ def preflight(topology: Topology, cells: Sequence[Cell]) -> None:
             )
 
 
-def proxied(cell: Cell, pool: SandboxPool, publishable: Mapping[str, type[Event]]) -> Cell:
+def proxied(
+    cell: Cell,
+    pool: SandboxPool,
+    publishable: Mapping[str, type[Event]],
+    outbox: OutboxRelay | None = None,
+) -> Cell:
     """A copy of `cell` whose handlers run in `pool` and may publish only `publishable`."""
-    rules = _Rules(cell.name, publishable, {message_type_of(c): c for c in cell.sends})
+    rules = _Rules(cell.name, publishable, {message_type_of(c): c for c in cell.sends}, outbox)
     commands = {cls: _command_proxy(pool, cls, rules) for cls in cell.commands}
     events = {cls: _event_proxy(pool, cls, rules) for cls in cell.events}
     return dataclasses.replace(cell, commands=commands, events=events)
@@ -117,6 +182,7 @@ class _Rules:
     cell: str
     publishable: Mapping[str, type[Event]]
     sendable: Mapping[str, type[Command[Any]]]
+    outbox: OutboxRelay | None = None  # a cell with storage publishes through it
 
     def sender(self, context: Context) -> Sender:
         """Sends a worker's command on the bus, in `context`, if the cell declares it."""
@@ -185,10 +251,15 @@ def _command_proxy(
 
     async def forward(command: Any, context: Context) -> Any:
         outcome = await pool.call(
-            "command", message_type, encode(command), context.correlation_id, rules.sender(context)
+            "command",
+            message_type,
+            encode(command),
+            context.correlation_id,
+            rules.sender(context),
+            **_incoming(context),
         )
         reply = decode(outcome.data, reply_cls)
-        await _publish(outcome.events, rules.publishable, context)
+        await _publish(outcome.events, rules, context)
         return reply
 
     return forward
@@ -199,17 +270,39 @@ def _event_proxy(pool: SandboxPool, event_cls: type[Event], rules: _Rules) -> Ev
 
     async def forward(event: Any, context: Context) -> None:
         outcome = await pool.call(
-            "event", message_type, encode(event), context.correlation_id, rules.sender(context)
+            "event",
+            message_type,
+            encode(event),
+            context.correlation_id,
+            rules.sender(context),
+            **_incoming(context),
         )
-        await _publish(outcome.events, rules.publishable, context)
+        await _publish(outcome.events, rules, context)
 
     return forward
 
 
-async def _publish(
-    published: Sequence[Published], publishable: Mapping[str, type[Event]], context: Context
-) -> None:
-    """Publish what the sandboxed handler published, checked against its contracts first."""
+def _incoming(context: Context) -> dict[str, Any]:
+    """What the worker's unit of work needs to know about the message (see frames.Call)."""
+    left = context.remaining
+    return {
+        "message_id": getattr(context, "message_id", ""),
+        "idempotency_key": getattr(context, "idempotency_key", ""),
+        "traceparent": getattr(context, "traceparent", ""),
+        "deadline": None if left is None else time.time() + left,
+    }
+
+
+async def _publish(published: Sequence[Published], rules: _Rules, context: Context) -> None:
+    """Publish what the sandboxed handler published, checked against its contracts first.
+
+    A cell with storage wrote its events to the outbox in its transaction: they
+    are relayed (and checked) from there.
+    """
+    if rules.outbox is not None:
+        await rules.outbox.relay_pending()
+        return
+    publishable = rules.publishable
     events = []
     for item in published:
         event_cls = publishable.get(item.message_type)

@@ -143,6 +143,10 @@ class SandboxPool:
     target: Target
     policy: SandboxPolicy
     import_paths: list[str] = field(default_factory=list)
+    # The cell's own SQLite database, opened by each worker (empty: no storage).
+    database: str = ""
+    data_dir: str = ""
+    source: str = ""
     hello: Hello | None = None  # what the latest worker reported: its layers and level
     problem: str | None = None  # why the pool cannot serve, for /readyz
     _idle: asyncio.Queue[Worker] = field(default_factory=asyncio.Queue)
@@ -170,6 +174,11 @@ class SandboxPool:
         data: bytes,
         correlation_id: str,
         sender: Sender | None = None,
+        *,
+        message_id: str = "",
+        idempotency_key: str = "",
+        traceparent: str = "",
+        deadline: float | None = None,
     ) -> Outcome:
         """Run one message in a worker; raise a `kernel.core.errors` type on failure.
 
@@ -185,7 +194,17 @@ class SandboxPool:
                 f"{message_type}: {len(data)} bytes exceed the sandbox frame limit of {MAX_FRAME}"
             )
         worker = await self._idle.get()
-        call = Call(kind, message_type, data, correlation_id, number=worker.calls + 1)
+        call = Call(
+            kind,
+            message_type,
+            data,
+            correlation_id,
+            number=worker.calls + 1,
+            message_id=message_id,
+            idempotency_key=idempotency_key,
+            traceparent=traceparent,
+            deadline=deadline,
+        )
         waiting_on: Send | None = None
         try:
             async with asyncio.timeout(self.policy.timeout):
@@ -254,6 +273,9 @@ class SandboxPool:
             parent_pid=os.getpid(),
             read_only=allowlist([*self.import_paths, *self.policy.read_paths]),
             import_paths=self.import_paths,
+            database=self.database,
+            data_dir=self.data_dir,
+            source=self.source,
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,

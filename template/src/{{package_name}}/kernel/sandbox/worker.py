@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from ..bus.envelope import Envelope, new_id, now_rfc3339, remaining
 from ..core.cell import Cell
 from ..core.contracts import (
     Command,
@@ -31,8 +32,10 @@ from ..core.errors import (
     HandlerFailedError,
     RejectedError,
     UnavailableError,
+    UndeclaredError,
     error_for,
 )
+from ..storage import StoredCell, open_database, stored
 from .frames import (
     HEADER,
     MAX_FRAME,
@@ -61,16 +64,47 @@ class SandboxContext:
     the lock keeps threads of one handler from interleaving their frames.
     """
 
-    def __init__(self, call: Call, frames: "_Frames", out: int) -> None:
+    def __init__(self, call: Call, frames: "_Frames", out: int, cell: str = "") -> None:
         self._call = call
         self._frames = frames
         self._out = out
         self._pipe = threading.Lock()
         self.published: list[Published] = []
+        self.cell = cell
+        # Read by the cell's unit of work (kernel.storage), as on the bus's context.
+        self.message_id = call.message_id
+        self.idempotency_key = call.idempotency_key
 
     @property
     def correlation_id(self) -> str:
         return self._call.correlation_id
+
+    @property
+    def traceparent(self) -> str:
+        return self._call.traceparent
+
+    @property
+    def source(self) -> str:
+        return ""
+
+    @property
+    def remaining(self) -> float | None:
+        return remaining(self._call.deadline)
+
+    @property
+    def session(self) -> Any:
+        raise UndeclaredError(f"cell {self.cell!r} uses context.session but declares no storage")
+
+    @property
+    def state(self) -> Any:
+        return None
+
+    def check_publish(self, event: Event) -> str:
+        """The parent checks every event again; this only fails early and clearly."""
+        message_type = message_type_of(type(event))
+        if message_type.partition(".")[0] != self.cell:
+            raise UndeclaredError(f"cell {self.cell!r} may publish only its own events")
+        return message_type
 
     async def send(self, command: Command[Any], /) -> Any:
         command_cls = type(command)
@@ -104,7 +138,48 @@ def main() -> None:
         return
     _write(channel_out, pack(Hello(layers, level_of(layers))))
     if cell is not None:
-        _serve(cell, channel_in, channel_out)
+        _serve(_with_storage(cell, setup), channel_in, channel_out)
+
+
+def _with_storage(cell: Cell, setup: Setup) -> Cell:
+    """The cell inside its unit of work on its own SQLite file (as it is in-process).
+
+    Its events go to the outbox table; the parent checks them and relays them.
+    """
+    if not setup.database or cell.storage is None:
+        return cell
+    database = open_database(cell.name, setup.database)
+    return stored(cell, StoredCell(database=database, relay=_Envelopes(setup.source)))
+
+
+class _Envelopes:
+    """Builds the envelopes of published events for the outbox (the parent relays them)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def event_envelope(
+        self,
+        event: Event,
+        *,
+        correlation_id: str | None,
+        message_id: str | None,
+        traceparent: str,
+        source: str,
+    ) -> Envelope:
+        envelope_id = message_id or new_id()
+        return Envelope(
+            id=envelope_id,
+            source=self.source,
+            type=message_type_of(type(event)),
+            time=now_rfc3339(),
+            correlationid=correlation_id or envelope_id,
+            traceparent=traceparent,
+            data=msgspec.json.encode(event),
+        )
+
+    async def relay(self, envelope: Envelope) -> None:
+        raise UnavailableError("sandbox: events leave through the outbox")
 
 
 def _take_pipes() -> tuple[int, int]:
@@ -150,10 +225,12 @@ def _serve(cell: Cell, channel_in: int, channel_out: int) -> None:
         routes["event", message_type_of(event_cls)] = _Route(
             msgspec.json.Decoder(event_cls), event_handler, None, ""
         )
-    asyncio.run(_serve_calls(routes, _Frames(channel_in), channel_out))
+    asyncio.run(_serve_calls(routes, _Frames(channel_in), channel_out, cell.name))
 
 
-async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames", out: int) -> None:
+async def _serve_calls(
+    routes: dict[tuple[str, str], _Route], frames: "_Frames", out: int, cell: str
+) -> None:
     """One long-lived task runs every handler: the loop is running, no task per call.
 
     Reading the next call blocks the loop on purpose: between calls the worker
@@ -163,7 +240,7 @@ async def _serve_calls(routes: dict[tuple[str, str], _Route], frames: "_Frames",
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        context = SandboxContext(call, frames, out)
+        context = SandboxContext(call, frames, out, cell)
         outcome = await _handle(call, routes.get((call.kind, call.message_type)), context)
         _write(out, pack(msgspec.structs.replace(outcome, number=call.number)))
 

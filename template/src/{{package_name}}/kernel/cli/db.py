@@ -1,0 +1,152 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""`db upgrade`, `db downgrade`, `db status`, `db revision`: each cell's migrations.
+
+Every cell with storage has its own database and its own history (see
+`kernel.storage.migrations`); these commands act on all of them, or on the
+cells named. `serve` and `worker` refuse to start while one is behind, so a
+deploy runs `db upgrade` first (the compose file does it in a one-shot job).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from ..config.topology import ENV_PATH, Topology, TopologyError, check_cells, load_topology
+from ..core.cell import Cell
+from ..core.storage import Storage
+from ..runtime.registry import load_cells
+from ..storage import CellDatabase, StorageError, migrations, open_database
+
+app = typer.Typer(
+    help="Each cell's database: migrations up, down, and where they stand.", no_args_is_help=True
+)
+
+T = TypeVar("T")
+TopologyOption = Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)]
+CellsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Cells to act on (default: every cell with storage).", show_default=False),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _chosen(
+    topology_path: Path, names: Sequence[str]
+) -> tuple[Topology, list[tuple[Cell, Storage]]]:
+    try:
+        topology = load_topology(topology_path)
+        cells = load_cells()
+        check_cells(topology, (cell.name for cell in cells), str(topology_path))
+    except TopologyError as error:
+        raise _fail(str(error), 2) from None
+    by_name = {cell.name: cell for cell in cells}
+    for name in names:
+        if name not in by_name:
+            raise _fail(
+                f"no cell named {name!r} (known: {', '.join(sorted(by_name)) or 'none'})", 2
+            )
+        if by_name[name].storage is None:
+            raise _fail(f"cell {name!r} declares no storage", 2)
+    chosen = [by_name[name] for name in dict.fromkeys(names)] if names else list(cells)
+    return topology, [(cell, cell.storage) for cell in chosen if cell.storage is not None]
+
+
+def _each(
+    topology: Topology,
+    chosen: list[tuple[Cell, Storage]],
+    action: Callable[[CellDatabase, Storage], Awaitable[T]],
+) -> list[T]:
+    async def run() -> list[T]:
+        results = []
+        for cell, storage in chosen:
+            database = open_database(cell.name, topology.storage_url_of(cell.name))
+            try:
+                await database.check_reachable()
+                results.append(await action(database, storage))
+            finally:
+                await database.close()
+        return results
+
+    try:
+        return asyncio.run(run())
+    except StorageError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def upgrade(cells: CellsArgument = None, topology: TopologyOption = Path("topology.toml")) -> None:
+    """Apply every pending migration (the kernel's tables, then the cell's), cell by cell."""
+    settings, chosen = _chosen(topology, cells or ())
+
+    async def apply(database: CellDatabase, storage: Storage) -> str:
+        before = await migrations.migration_status(database, storage)
+        await migrations.upgrade(database, storage)
+        applied = len(before.pending)
+        return f"{database.cell}: {'up to date' if not applied else f'applied {applied}'}"
+
+    for line in _each(settings, chosen, apply):
+        typer.echo(line)
+
+
+@app.command()
+def downgrade(
+    cell: Annotated[str, typer.Argument(help="The cell whose migrations to undo.")],
+    revision: Annotated[str, typer.Argument(help="The revision to go back to, or 'base'.")],
+    topology: TopologyOption = Path("topology.toml"),
+) -> None:
+    """Undo a cell's migrations down to REVISION (its tables' data may be lost)."""
+    settings, chosen = _chosen(topology, [cell])
+
+    async def undo(database: CellDatabase, storage: Storage) -> str:
+        await migrations.downgrade(database, storage, revision)
+        return f"{database.cell}: at {revision}"
+
+    for line in _each(settings, chosen, undo):
+        typer.echo(line)
+
+
+@app.command()
+def status(cells: CellsArgument = None, topology: TopologyOption = Path("topology.toml")) -> None:
+    """Print each cell's database, its current revisions and what is pending (exit 1 if any)."""
+    settings, chosen = _chosen(topology, cells or ())
+
+    async def read(database: CellDatabase, storage: Storage) -> migrations.MigrationStatus:
+        return await migrations.migration_status(database, storage)
+
+    behind = 0
+    for cell_status, (cell, _) in zip(_each(settings, chosen, read), chosen, strict=True):
+        url = open_database(cell.name, settings.storage_url_of(cell.name)).describe()
+        state = "up to date" if cell_status.up_to_date else f"{len(cell_status.pending)} pending"
+        typer.echo(f"{cell.name}: {state} ({url})")
+        typer.echo(f"  current: {', '.join(cell_status.current) or 'none'}")
+        if cell_status.pending:
+            typer.echo(f"  pending: {', '.join(cell_status.pending)}")
+            behind += 1
+    if not chosen:
+        typer.echo("no cell declares storage")
+    raise typer.Exit(1 if behind else 0)
+
+
+@app.command()
+def revision(
+    cell: Annotated[str, typer.Argument(help="The cell the migration belongs to.")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What the migration does.")],
+) -> None:
+    """Write an empty migration at the head of CELL's history, to fill in by hand."""
+    if not message.strip() or any(ord(char) < 32 for char in message):
+        raise _fail("--message: expected one line of text", 2)
+    storage = next((c.storage for c in load_cells() if c.name == cell), None)
+    if storage is None:
+        raise _fail(f"no cell named {cell!r} that declares storage", 2)
+    try:
+        path = migrations.new_revision(cell, storage, message.strip())
+    except StorageError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"wrote {path}")

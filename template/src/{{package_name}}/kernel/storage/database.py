@@ -1,0 +1,135 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""Opening one cell's database: a SQLite file of its own, or its schema in PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, so several processes (uvicorn
+workers, sandbox workers) can share a cell's file, and every transaction
+begins with `BEGIN IMMEDIATE`: the write lock is taken up front instead of on
+the first write, where two readers upgrading at once would fail with
+"database is locked". Taking BEGIN over from the driver also makes DDL
+transactional, so a migration that fails half-way leaves nothing behind.
+
+In PostgreSQL a cell's tables live in a schema named after the cell (the
+connection's `search_path`); `topology deploy` writes the roles and grants
+that keep each cell's user inside its own schema.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(RuntimeError):
+    """A cell's database cannot be used; the message is one line naming the cell."""
+
+
+@dataclass
+class CellDatabase:
+    """One cell's engine and session factory."""
+
+    cell: str
+    url: URL
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def schema(self) -> str | None:
+        """The cell's PostgreSQL schema (None on SQLite, where the file is the cell's own)."""
+        return None if self.is_sqlite else self.cell
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    def describe(self) -> str:
+        """The URL, fit for a message (no password)."""
+        return self.url.render_as_string(hide_password=True)
+
+    async def check_reachable(self) -> None:
+        """Connect once; an unreachable database is a `StorageError` naming the cell."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as error:
+            raise StorageError(
+                f"cells.{self.cell}: cannot reach its database {self.describe()}: "
+                f"{_one_line(error)}"
+            ) from None
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def parse_url(cell: str, url: str) -> URL:
+    """The SQLAlchemy URL of `cell`'s database; a malformed or unsupported one is refused."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"cells.{cell}: storage URL is not a database URL: {url[:80]!r}"
+        ) from None
+    if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise StorageError(
+            f"cells.{cell}: storage URL: expected sqlite+aiosqlite or postgresql+asyncpg, "
+            f"got {parsed.drivername!r}"
+        )
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise StorageError(
+            f"cells.{cell}: storage URL: a SQLite database needs a file path "
+            "(an in-memory database would differ per connection)"
+        )
+    return parsed
+
+
+def open_database(cell: str, url: str) -> CellDatabase:
+    """The engine of `cell`'s database (created lazily: nothing connects yet)."""
+    parsed = parse_url(cell, url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f"cells.{cell}: cannot create the data directory {path.parent}: {error.strerror}"
+            ) from None
+        engine = create_async_engine(parsed, **options)
+        _sqlite_pragmas(engine)
+    else:
+        options["connect_args"] = {"server_settings": {"search_path": cell}}
+        engine = create_async_engine(parsed, **options)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    return CellDatabase(cell=cell, url=parsed, engine=engine, sessions=sessions)
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN is ours (see the module doc)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _one_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    message = str(original).strip().splitlines()
+    return (message[0] if message else type(original).__name__)[:300]

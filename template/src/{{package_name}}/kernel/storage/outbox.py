@@ -1,0 +1,162 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The outbox relay: events committed by a cell's handlers reach the bus, once each.
+
+Right after a handler's transaction commits, its events are published and
+their outbox rows deleted. If the bus refuses (disconnected, or the process
+dies first), the rows stay: the relay's loop publishes them when the process
+starts again and every `interval` seconds while it runs. An event may then be
+published twice (published, then the process died before the delete); its
+id is the bus's dedupe key (JetStream's `Nats-Msg-Id`) and consumers record
+ids in their inbox, so it is still applied once.
+
+The loop also forgets inbox entries and idempotency keys past their retention.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..bus.envelope import Envelope
+from ..core.errors import BusError
+from .database import CellDatabase
+from .tables import idempotency, inbox, outbox
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+# Redeliveries stop long before this (JetStream gives up after max_deliveries);
+# a client retrying with an idempotency key does so within hours, not days.
+INBOX_RETENTION = 7 * 24 * 3600.0
+IDEMPOTENCY_RETENTION = 24 * 3600.0
+PRUNE_EVERY = 3600.0
+
+
+class Publisher(Protocol):
+    async def relay(self, envelope: Envelope) -> None: ...
+
+
+class OutboxRelay:
+    """Publishes one cell's committed events; `start` runs its loop until `stop`."""
+
+    def __init__(
+        self,
+        database: CellDatabase,
+        bus: Publisher,
+        *,
+        interval: float = 1.0,
+        check: Callable[[Envelope], Envelope | None] | None = None,
+    ) -> None:
+        self.database = database
+        self.bus = bus
+        self.interval = interval
+        # For rows a sandboxed worker wrote: the envelope to publish, or None to drop it.
+        self.check = check
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._pruned_at = 0.0
+
+    async def start(self) -> None:
+        """Relay what an earlier run left behind, then keep relaying in the background."""
+        await self.relay_pending()
+        self._task = asyncio.create_task(self._loop(), name=f"outbox-{self.database.cell}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def relay_committed(self, envelopes: list[Envelope]) -> None:
+        """Publish the events of a transaction that just committed, then forget them."""
+        published = await self._publish(envelopes)
+        if published:
+            await self._forget(published)
+
+    async def relay_pending(self) -> int:
+        """Publish every event still in the outbox (oldest first); returns how many."""
+        total = 0
+        async with self._lock:
+            while True:
+                try:
+                    async with self.database.sessions() as session:
+                        rows = (
+                            await session.execute(
+                                select(outbox).order_by(outbox.c.position).limit(BATCH)
+                            )
+                        ).all()
+                except SQLAlchemyError as error:
+                    logger.warning("outbox of %s: cannot read: %s", self.database.cell, error)
+                    return total
+                envelopes = [
+                    Envelope(
+                        id=row.message_id,
+                        source=row.source,
+                        type=row.type,
+                        time=row.time,
+                        correlationid=row.correlationid,
+                        traceparent=row.traceparent,
+                        data=bytes(row.data),
+                    )
+                    for row in rows
+                ]
+                published = await self._publish(envelopes)
+                if published:
+                    await self._forget(published)
+                total += len(published)
+                if len(published) < BATCH:
+                    return total
+
+    async def _publish(self, envelopes: list[Envelope]) -> list[str]:
+        published = []
+        for written in envelopes:
+            envelope = self.check(written) if self.check is not None else written
+            if envelope is None:  # refused by the check (which logged why): never published
+                published.append(written.id)
+                continue
+            try:
+                await self.bus.relay(envelope)
+            except BusError as error:  # kept in the outbox: the loop tries again
+                logger.warning(
+                    "outbox of %s: %s not published yet: %s",
+                    self.database.cell,
+                    envelope.type,
+                    error.detail,
+                )
+                break
+            published.append(written.id)
+        return published
+
+    async def _forget(self, message_ids: list[str]) -> None:
+        try:
+            async with self.database.sessions() as session, session.begin():
+                await session.execute(delete(outbox).where(outbox.c.message_id.in_(message_ids)))
+        except SQLAlchemyError as error:  # published again later; consumers dedupe by id
+            logger.warning(
+                "outbox of %s: cannot delete relayed rows: %s", self.database.cell, error
+            )
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.relay_pending()
+                if time.time() - self._pruned_at > PRUNE_EVERY:
+                    await self.prune()
+            except Exception:  # never let the loop die: the next round tries again
+                logger.exception("outbox of %s: relay round failed", self.database.cell)
+
+    async def prune(self, now: float | None = None) -> None:
+        """Forget inbox entries and idempotency keys older than their retention."""
+        now = time.time() if now is None else now
+        async with self.database.sessions() as session, session.begin():
+            await session.execute(delete(inbox).where(inbox.c.handled_at < now - INBOX_RETENTION))
+            await session.execute(
+                delete(idempotency).where(idempotency.c.created_at < now - IDEMPOTENCY_RETENTION)
+            )
+        self._pruned_at = now
