@@ -93,6 +93,8 @@ def upgrade(cells: CellsArgument = None, topology: TopologyOption = Path("topolo
 
     for line in _each(settings, chosen, apply):
         typer.echo(line)
+    if not chosen:
+        typer.echo("no cell declares storage")
 
 
 @app.command()
