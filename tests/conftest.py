@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import plumbum
+import pytest
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,15 @@ COMBINATIONS: dict[str, dict[str, object]] = {
 # call `run_copier(..., lock=True)`, a fresh process without it.
 os.environ["MONOCELL_SKIP_LOCK"] = "1"
 plumbum.local.env["MONOCELL_SKIP_LOCK"] = "1"
+
+# The tests start hundreds of Python processes (copier, and each generated project's
+# tools, tests and commands), each importing the same libraries. With
+# PYTHONDONTWRITEBYTECODE set, as it is on some machines, every one of them compiles
+# those libraries again (a generated project's tests run ~1.6x slower); the
+# environments they import from are this repository's .venv and the tests' own
+# projects, so they may keep their bytecode.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+plumbum.local.env.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def run_copier(
@@ -128,3 +138,36 @@ def render_defaults(destination: Path) -> Path:
         str(TEMPLATE), str(destination), defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD"
     )
     return destination
+
+
+# Parallel runs (pytest-xdist, `--dist loadgroup`; see pyproject.toml). A module-scoped
+# fixture that renders and syncs a project is set up once per worker that runs one of
+# its tests: the tests sharing it go to one worker, as one group per parameter, so
+# the full-check combinations still run side by side. Cheap module fixtures (a git
+# copy of the template) are not listed: their long tests are better spread.
+SHARED_PROJECT_FIXTURES = ("project", "github_dir")
+# Heaviest first (measured with --durations), so the longest chains start at once and
+# the many short tests fill the gaps at the end; other modules follow in file order.
+HEAVIEST_FIRST = (
+    "test_kernel.py",
+    "test_cells_command.py",
+    "test_generated_project.py",
+    "test_update.py",
+    "test_readme.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in SHARED_PROJECT_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                callspec = getattr(item, "callspec", None)
+                param = callspec.params.get(name) if callspec is not None else None
+                group = f"{item.path.name}::{name}" + (f"[{param}]" if param else "")
+                item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return HEAVIEST_FIRST.index(name) if name in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module is kept
