@@ -1,7 +1,7 @@
 """Benchmarks: medians and ratios against the limits the project promises.
 
     uv run python benchmarks/run.py            # every section
-    uv run python benchmarks/run.py bus        # one section
+    uv run python benchmarks/run.py storage    # one section
     uv run python benchmarks/run.py bus --quick   # fewer rounds (a smoke run)
 
 Each section is a module in this folder with a `SECTION` name and a
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import Row, print_rows
 
-SECTIONS = ("bus", "gateway", "sandbox")
+SECTIONS = ("bus", "gateway", "sandbox", "storage")
 
 
 def main() -> int:
