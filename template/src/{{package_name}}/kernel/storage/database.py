@@ -95,7 +95,7 @@ def parse_url(cell: str, url: str) -> URL:
 def open_database(cell: str, url: str) -> CellDatabase:
     """The engine of `cell`'s database (created lazily: nothing connects yet)."""
     parsed = parse_url(cell, url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
         try:
@@ -107,6 +107,8 @@ def open_database(cell: str, url: str) -> CellDatabase:
         engine = create_async_engine(parsed, **options)
         _sqlite_pragmas(engine)
     else:
+        # A server may drop idle connections (a restart, a proxy): check before use.
+        options["pool_pre_ping"] = True
         options["connect_args"] = {"server_settings": {"search_path": cell}}
         engine = create_async_engine(parsed, **options)
     sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -1,13 +1,15 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The outbox relay: events committed by a cell's handlers reach the bus, once each.
 
-Right after a handler's transaction commits, its events are published and
-their outbox rows deleted. If the bus refuses (disconnected, or the process
-dies first), the rows stay: the relay's loop publishes them when the process
-starts again and every `interval` seconds while it runs. An event may then be
-published twice (published, then the process died before the delete); its
-id is the bus's dedupe key (JetStream's `Nats-Msg-Id`) and consumers record
-ids in their inbox, so it is still applied once.
+Right after a handler's transaction commits, its events are published. Their
+outbox rows are deleted in batches by the relay's loop (one transaction for
+many events instead of one more per event: the write path then costs one
+transaction per message). If the bus refuses (disconnected, or the process
+dies first), the rows stay: the loop publishes them when the process starts
+again and every `interval` seconds while it runs. An event may then be
+published twice (published, then the process died before its row was
+deleted); its id is the bus's dedupe key (JetStream's `Nats-Msg-Id`) and
+consumers record ids in their inbox, so it is still applied once.
 
 The loop also forgets inbox entries and idempotency keys past their retention.
 """
@@ -58,6 +60,7 @@ class OutboxRelay:
         self.check = check
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._relayed: set[str] = set()  # published, their rows not deleted yet
         self._pruned_at = 0.0
 
     async def start(self) -> None:
@@ -71,18 +74,21 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._forget_relayed()
 
     async def relay_committed(self, envelopes: list[Envelope]) -> None:
-        """Publish the events of a transaction that just committed, then forget them."""
+        """Publish the events of a transaction that just committed; their rows go later."""
         published = await self._publish(envelopes)
-        if published:
-            await self._forget(published)
+        self._relayed.update(published)
+        if self._task is None or len(self._relayed) >= BATCH:  # no loop to do it: now
+            await self._forget_relayed()
 
     async def relay_pending(self) -> int:
         """Publish every event still in the outbox (oldest first); returns how many."""
         total = 0
         async with self._lock:
             while True:
+                await self._forget_relayed()
                 try:
                     async with self.database.sessions() as session:
                         rows = (
@@ -131,6 +137,11 @@ class OutboxRelay:
                 break
             published.append(written.id)
         return published
+
+    async def _forget_relayed(self) -> None:
+        if self._relayed:
+            relayed, self._relayed = list(self._relayed), set()
+            await self._forget(relayed)
 
     async def _forget(self, message_ids: list[str]) -> None:
         try:
