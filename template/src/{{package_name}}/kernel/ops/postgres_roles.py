@@ -28,7 +28,7 @@ def roles_sql(cells: Sequence[Cell], package: str) -> str:
     lines = [
         HEADER,
         "-- Run once as a superuser: psql -v ON_ERROR_STOP=1 -f roles.sql DATABASE\n",
-        "-- then set each password: ALTER ROLE <role> PASSWORD '...';\n",
+        "-- then give each role its secret: ALTER ROLE <role> PASSWORD '<secret>';\n",
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n",
     ]
     for cell in cells:
