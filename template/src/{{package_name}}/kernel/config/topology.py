@@ -5,6 +5,8 @@
     transport = "memory"              # or "nats"
     url = "nats://127.0.0.1:4222"     # used by the nats transport
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
+    # JetStream (see BusSettings): provision, retention, replicas, max_age,
+    # max_msgs, max_bytes, dead_letter_max_msgs
 
     [cells.orders]
     placement = "inprocess"           # or "remote" (run by a `worker` process),
@@ -39,8 +41,12 @@ ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
 
 Transport = Literal["memory", "nats"]
 Placement = Literal["inprocess", "remote", "sandbox"]
+Provision = Literal["check", "auto"]
+Retention = Literal["interest", "limits"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
+PROVISIONS: tuple[str, ...] = get_args(Provision)
+RETENTIONS: tuple[str, ...] = get_args(Retention)
 
 NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
@@ -48,7 +54,12 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 # What a key expects, for messages clearer than a regular expression.
 EXPECTED: dict[str, str] = {"url": "a NATS URL like nats://127.0.0.1:4222"}
 # Keys whose allowed values are a closed list, for messages that name them.
-CHOICES: dict[str, tuple[str, ...]] = {"transport": TRANSPORTS, "placement": PLACEMENTS}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "transport": TRANSPORTS,
+    "placement": PLACEMENTS,
+    "provision": PROVISIONS,
+    "retention": RETENTIONS,
+}
 
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -59,7 +70,29 @@ class TopologyError(ValueError):
 
 
 class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """The `[bus]` table."""
+    """The `[bus]` table.
+
+    The JetStream keys describe what `<command> nats provision` creates: the events
+    stream (`retention`, `replicas`, `max_age` in seconds, `max_msgs`, and `max_bytes`
+    when set; no byte limit otherwise, since a limit reserves that much of the server's
+    storage), the dead-letter stream (`replicas`, `dead_letter_max_msgs`) and a durable
+    consumer per cell and event type.
+
+    `provision` says who creates them:
+
+    - `"check"` (the default, for production): an operator runs `nats provision` with
+      the `ops` user; `serve` and `worker` only check, at start, that the streams and
+      their consumers have the expected shape and refuse to start otherwise. Their
+      NATS users have no right to create or change a stream or a consumer.
+    - `"auto"`: `serve` and `worker` provision at start, as `nats provision` would
+      (every consumer of every cell, so no event is lost before a worker first
+      starts). For a development server without users; with the generated
+      least-privilege users it fails, which is the point.
+
+    Auto is a setting and not a guess from the URL (no credentials = development):
+    a production server reached without credentials would then be changed by
+    whichever process started first.
+    """
 
     transport: Transport = "memory"
     url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = "nats://127.0.0.1:4222"
@@ -67,6 +100,15 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     drain_timeout: Seconds = 10.0
     max_deliveries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     ack_wait: Seconds = 30.0
+    provision: Provision = "check"
+    # "interest": an event is kept until every consuming cell acknowledged it (their
+    # consumers exist from `nats provision` on); "limits": kept until max_age/max_msgs.
+    retention: Retention = "interest"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    max_age: Annotated[float, msgspec.Meta(gt=0, le=315_360_000)] = 604_800.0  # 7 days
+    max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    max_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    dead_letter_max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 100_000
 
 
 class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

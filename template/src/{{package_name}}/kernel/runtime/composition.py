@@ -23,11 +23,13 @@ from ..bus import (
     DeliveryPolicy,
     MemoryTransport,
     Transport,
+    jetstream,
 )
 from ..bus.jetstream import NatsTransport
 from ..config.topology import Topology, TopologyError, check_cells
 from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
+from .registry import load_cells
 
 Role = Literal["serve", "worker"]
 PACKAGE = __package__.partition(".")[0]
@@ -85,13 +87,25 @@ def unsandboxed_high_risk(topology: Topology, cell: Cell) -> bool:
     return cell.risk == Risk.HIGH and topology.placement_of(cell.name) == "inprocess"
 
 
-def build_transport(topology: Topology) -> Transport:
-    """The transport `[bus]` describes, with the delivery policy it configures."""
+def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transport:
+    """The transport `[bus]` describes, with the delivery policy it configures.
+
+    On NATS it checks at start the streams and the consumers of the `hosted` cells;
+    with `[bus] provision = "auto"` it first provisions the consumers of every cell
+    of `app.CELLS` (see `kernel.bus.jetstream`).
+    """
     policy = DeliveryPolicy(
         max_deliveries=topology.bus.max_deliveries, ack_wait=topology.bus.ack_wait
     )
     if topology.bus.transport == "nats":
-        return NatsTransport(topology.bus.url, namespace=PACKAGE, policy=policy)
+        cells = load_cells() if topology.bus.provision == "auto" else hosted
+        return NatsTransport(
+            topology.bus.url,
+            namespace=PACKAGE,
+            policy=policy,
+            plan=jetstream.plan_for(PACKAGE, topology.bus, cells),
+            provision=topology.bus.provision,
+        )
     return MemoryTransport(policy)
 
 
@@ -104,7 +118,7 @@ async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bu
     """
     async with sandboxed(topology, cells) as placed:
         bus = Bus(
-            build_transport(topology),
+            build_transport(topology, cells),
             default_timeout=topology.bus.timeout,
             drain_timeout=topology.bus.drain_timeout,
         )
