@@ -28,8 +28,17 @@ def test_compose_file_matches_the_compose_spec(project: Path) -> None:
         project,
     )
     services = yaml.safe_load(compose.read_text())["services"]
-    assert set(services) == {"nats", "gateway"}
+    assert set(services) == {"nats", "provision", "gateway"}
     assert services["gateway"]["ports"] == ["127.0.0.1:8000:8000"]
+    # Processes start once the streams and consumers are provisioned, and restart.
+    assert services["gateway"]["depends_on"] == {
+        "nats": {"condition": "service_healthy"},
+        "provision": {"condition": "service_completed_successfully"},
+    }
+    assert services["provision"]["command"] == ["nats", "provision"]
+    assert services["provision"]["depends_on"] == {"nats": {"condition": "service_healthy"}}
+    assert all("restart" in service for service in services.values())
+    assert "-sd" in services["nats"]["command"]
 
 
 def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
@@ -38,13 +47,14 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
         for document in yaml.safe_load_all(manifest.read_text()):
             assert {"apiVersion", "kind", "metadata", "spec"} <= set(document), manifest.name
             kinds.setdefault(document["kind"], []).append(document["metadata"]["name"])
-            if document["kind"] == "Deployment":
+            if document["kind"] in {"Deployment", "Job"}:
                 pod = document["spec"]["template"]["spec"]
                 assert pod["securityContext"]["runAsNonRoot"] is True
                 for container in pod["containers"]:
                     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert kinds == {
         "Deployment": ["my-service-gateway"],
+        "Job": ["my-service-provision"],
         "Service": ["my-service-gateway", "nats"],
         "StatefulSet": ["nats"],
     }

@@ -5,7 +5,7 @@ Subjects live under a namespace (the package name by default), so several
 services can share one server:
 
     <ns>.commands.<type>                  request/reply, queue group = cell name
-    <ns>.events.<type>                    stream <NS>_EVENTS (interest retention)
+    <ns>.events.<type>                    stream <NS>_EVENTS ([bus] retention)
     <ns>.dead_letters.<cell>.<type>       stream <NS>_DEAD_LETTERS
 
 Events: each consuming cell has a durable pull consumer per event type, shared
@@ -15,6 +15,18 @@ stream and terminated. A handler that runs long tells the server it is still
 working, so only a crashed worker's message is redelivered (after `ack_wait`).
 `Nats-Msg-Id` is the envelope id, so JetStream drops duplicates for two minutes.
 
+Streams and consumers are provisioned, not created by whoever starts first: a
+`Plan` (from `[bus]` and the cells) lists both streams and the durable consumer
+of every cell's every event subscription; `<command> nats provision` applies it
+with the `ops` user, so an event published before its consumer's worker ever
+started is kept. A process only checks the shape it relies on (`[bus] provision
+= "check"`, the default) and refuses to start on a missing or different stream
+or consumer, naming it; with `provision = "auto"` (a development server) it
+applies the plan itself first.
+
+A process's user `u` receives replies and deliveries on its own inbox prefix,
+`_INBOX_u` (see `kernel.ops.nats_auth`), so no other user can read them.
+
 Messages use CloudEvents binary mode (`ce-*` headers, JSON body): a plain
 nats-py subscriber can read them. The client reconnects on its own; `close`
 stops fetching, lets in-flight handlers finish, then drains the connection.
@@ -22,10 +34,12 @@ stops fetching, lets in-flight handlers finish, then drains the connection.
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import nats
 import nats.errors
@@ -34,9 +48,20 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 
-from ..config.topology import redact_url
+from ... import COMMAND_NAME
+from ..config.topology import BusSettings, redact_url
+from ..core.cell import Cell
+from ..core.contracts import message_type_of
 from ..core.errors import (
     BusError,
     DeadlineExceededError,
@@ -60,6 +85,10 @@ FETCH_WAIT = 0.5  # seconds one pull request lingers on the server (and close ma
 CONNECT_ATTEMPTS = 3  # tries before the first connection is given up
 DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
 DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
+DEAD_LETTER_READER = "dead_letters"  # `<cell>__dead_letters`: the consumer that lists them
+READER_IDLE = 60.0  # seconds before the server removes a reader a crashed process left
+PROVISION_HINT = f"run `{COMMAND_NAME} nats provision`"
+_USER_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @dataclass
@@ -128,6 +157,363 @@ def connection_options(url: str) -> tuple[list[str], dict[str, str]]:
     return servers, credentials
 
 
+def inbox_prefix(credentials: dict[str, str]) -> str:
+    """The inbox prefix of the user in `credentials`: `_INBOX_<user>`, else `_INBOX`.
+
+    The server lets user `u` subscribe only to `_INBOX_u.>`, so replies and
+    JetStream deliveries meant for one process cannot be read by another.
+    """
+    user = credentials.get("user", "")
+    return f"_INBOX_{user}" if _USER_TOKEN.match(user) else "_INBOX"
+
+
+# -- the provisioning plan ---------------------------------------------------------
+
+
+class ProvisionError(UnavailableError):
+    """The streams or consumers are missing, differ from the plan, or cannot be changed."""
+
+
+def stream_names(namespace: str) -> tuple[str, str]:
+    """(events stream, dead-letter stream) of a namespace."""
+    return f"{namespace.upper()}_EVENTS", f"{namespace.upper()}_DEAD_LETTERS"
+
+
+def consumer_name(group: str, message_type: str) -> str:
+    """The durable consumer of cell `group` for events of `message_type`."""
+    return f"{group}__{message_type.replace('.', '_')}"
+
+
+@dataclass(frozen=True)
+class StreamShape:
+    """A stream as the plan wants it."""
+
+    name: str
+    subjects: tuple[str, ...]
+    retention: str
+    replicas: int
+    max_age: float
+    max_msgs: int
+    max_bytes: int = -1  # no limit
+
+    def config(self) -> StreamConfig:
+        # A full stream refuses new messages (the publisher gets an error) rather
+        # than dropping the oldest ones, which a consumer may not have seen yet.
+        return StreamConfig(
+            name=self.name,
+            subjects=list(self.subjects),
+            retention=RetentionPolicy(self.retention),
+            num_replicas=self.replicas,
+            max_age=self.max_age,
+            max_msgs=self.max_msgs,
+            max_bytes=self.max_bytes,
+            discard=DiscardPolicy.NEW,
+            storage=StorageType.FILE,
+            duplicate_window=self.dedupe_window,
+        )
+
+    @property
+    def dedupe_window(self) -> float:
+        """How long message ids are remembered: two minutes, at most max_age."""
+        return min(DEDUPE_WINDOW, self.max_age) if self.max_age else DEDUPE_WINDOW
+
+    def differences(self, actual: StreamConfig, *, every: bool = False) -> list[str]:
+        """What differs in `actual`: the shape a process relies on, or `every` setting."""
+        found: dict[str, tuple[object, object]] = {
+            "subjects": (sorted(actual.subjects or []), sorted(self.subjects)),
+            "retention": (_value(actual.retention), self.retention),
+            "replicas": (actual.num_replicas, self.replicas),
+        }
+        if every:
+            found |= {
+                "max_age": (actual.max_age, self.max_age),
+                "max_msgs": (actual.max_msgs, self.max_msgs),
+                "max_bytes": (actual.max_bytes, self.max_bytes),
+                "discard": (_value(actual.discard), DiscardPolicy.NEW.value),
+                "storage": (_value(actual.storage), StorageType.FILE.value),
+                "duplicate_window": (actual.duplicate_window, self.dedupe_window),
+            }
+        return [
+            f"{key} {have} (expected {want})" for key, (have, want) in found.items() if have != want
+        ]
+
+
+@dataclass(frozen=True)
+class ConsumerShape:
+    """A durable consumer of the events stream as the plan wants it."""
+
+    stream: str
+    name: str
+    filter_subject: str
+    ack_wait: float
+    max_ack_pending: int
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            name=self.name,
+            durable_name=self.name,
+            filter_subject=self.filter_subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_ack_pending=self.max_ack_pending,
+        )
+
+    def differences(self, actual: ConsumerConfig, *, every: bool = False) -> list[str]:
+        found: dict[str, tuple[object, object]] = {
+            "filter": (
+                actual.filter_subject or ", ".join(actual.filter_subjects or []) or ">",
+                self.filter_subject,
+            ),
+            "ack_policy": (_value(actual.ack_policy), AckPolicy.EXPLICIT.value),
+            "ack_wait": (actual.ack_wait, self.ack_wait),
+        }
+        if every:
+            found["max_ack_pending"] = (actual.max_ack_pending, self.max_ack_pending)
+        return [
+            f"{key} {have} (expected {want})" for key, (have, want) in found.items() if have != want
+        ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Both streams and the durable consumers, for `nats provision` and the start check."""
+
+    events: StreamShape
+    dead_letters: StreamShape
+    consumers: tuple[ConsumerShape, ...]
+
+    def as_json(self) -> str:
+        """The plan as the stable JSON document `topology deploy` commits."""
+        document = {
+            "streams": [_stream_document(self.events), _stream_document(self.dead_letters)],
+            "consumers": [
+                {
+                    "stream": c.stream,
+                    "durable_name": c.name,
+                    "filter_subject": c.filter_subject,
+                    "deliver_policy": "all",
+                    "ack_policy": "explicit",
+                    "ack_wait_seconds": c.ack_wait,
+                    "max_ack_pending": c.max_ack_pending,
+                }
+                for c in self.consumers
+            ],
+        }
+        return json.dumps(document, indent=2) + "\n"
+
+
+def _stream_document(shape: StreamShape) -> dict[str, object]:
+    return {
+        "name": shape.name,
+        "subjects": list(shape.subjects),
+        "retention": shape.retention,
+        "num_replicas": shape.replicas,
+        "max_age_seconds": shape.max_age,
+        "max_msgs": shape.max_msgs,
+        "max_bytes": shape.max_bytes,
+        "discard": "new",
+        "storage": "file",
+        "duplicate_window_seconds": shape.dedupe_window,
+    }
+
+
+def _value(setting: object) -> object:
+    kinds = (RetentionPolicy, DiscardPolicy, AckPolicy, StorageType)
+    return setting.value if isinstance(setting, kinds) else setting
+
+
+def consumer_shape(
+    namespace: str, group: str, message_type: str, policy: DeliveryPolicy
+) -> ConsumerShape:
+    return ConsumerShape(
+        stream=stream_names(namespace)[0],
+        name=consumer_name(group, message_type),
+        filter_subject=f"{namespace}.events.{message_type}",
+        ack_wait=policy.ack_wait,
+        max_ack_pending=policy.queue_size,
+    )
+
+
+def delivery_policy(bus: BusSettings) -> DeliveryPolicy:
+    """The delivery policy `[bus]` configures (the consumers' ack_wait comes from it)."""
+    return DeliveryPolicy(max_deliveries=bus.max_deliveries, ack_wait=bus.ack_wait)
+
+
+def plan_for(namespace: str, bus: BusSettings, cells: Iterable[Cell]) -> Plan:
+    """The streams `[bus]` describes and a durable consumer per cell and event type."""
+    events, dead_letters = stream_names(namespace)
+    policy = delivery_policy(bus)
+    consumers = [
+        consumer_shape(namespace, cell.name, message_type_of(event), policy)
+        for cell in cells
+        for event in cell.events
+    ]
+    return Plan(
+        events=StreamShape(
+            name=events,
+            subjects=(f"{namespace}.events.>",),
+            retention=bus.retention,
+            replicas=bus.replicas,
+            max_age=bus.max_age,
+            max_msgs=bus.max_msgs,
+            max_bytes=bus.max_bytes if bus.max_bytes is not None else -1,
+        ),
+        dead_letters=StreamShape(
+            name=dead_letters,
+            subjects=(f"{namespace}.dead_letters.>",),
+            retention="limits",
+            replicas=bus.replicas,
+            max_age=0.0,  # kept until looked at (or max_msgs)
+            max_msgs=bus.dead_letter_max_msgs,
+        ),
+        consumers=tuple(sorted(consumers, key=lambda c: c.name)),
+    )
+
+
+async def apply_plan(js: JetStreamContext, wanted: Plan, *, prune: bool = False) -> list[str]:
+    """Create or update both streams and every consumer; one line per object.
+
+    A stream or consumer that has the planned settings is left alone. Consumers
+    of the events stream that no cell has any more are named (and deleted with
+    `prune`): with interest retention they would hold every event until max_age.
+    """
+    lines = [await _apply_stream(js, shape) for shape in (wanted.events, wanted.dead_letters)]
+    for consumer in wanted.consumers:
+        lines.append(await _apply_consumer(js, consumer))
+    planned = {consumer.name for consumer in wanted.consumers}
+    try:
+        existing = [info.name for info in await js.consumers_info(wanted.events.name)]
+    except nats.js.errors.APIError as error:
+        raise ProvisionError(
+            f"nats: cannot list the consumers of {wanted.events.name}: {error.description}"
+        ) from None
+    for name in sorted(set(existing) - planned):
+        if prune:
+            await js.delete_consumer(wanted.events.name, name)
+            lines.append(f"consumer {name}: deleted (no cell consumes it)")
+        else:
+            lines.append(f"consumer {name}: no cell consumes it (delete it with --prune)")
+    return lines
+
+
+async def _apply_stream(js: JetStreamContext, shape: StreamShape) -> str:
+    try:
+        info = await js.stream_info(shape.name)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(shape.config())
+        except nats.js.errors.APIError as error:
+            raise ProvisionError(
+                f"nats: cannot create stream {shape.name}: {error.description}"
+            ) from None
+        return f"stream {shape.name}: created"
+    changes = shape.differences(info.config, every=True)
+    if not changes:
+        return f"stream {shape.name}: unchanged"
+    try:
+        await js.update_stream(shape.config())
+    except nats.js.errors.APIError as error:
+        raise ProvisionError(
+            f"nats: cannot update stream {shape.name} ({'; '.join(changes)}): {error.description}"
+        ) from None
+    return f"stream {shape.name}: updated ({'; '.join(changes)})"
+
+
+async def _apply_consumer(js: JetStreamContext, shape: ConsumerShape) -> str:
+    try:
+        info = await js.consumer_info(shape.stream, shape.name)
+    except nats.js.errors.NotFoundError:
+        changes = None
+    else:
+        changes = shape.differences(info.config, every=True)
+        if not changes:
+            return f"consumer {shape.name}: unchanged"
+    try:
+        await js.add_consumer(shape.stream, shape.config())  # creates, or updates in place
+    except nats.js.errors.APIError as error:
+        raise ProvisionError(
+            f"nats: consumer {shape.name} cannot take the planned settings: {error.description}"
+        ) from None
+    if changes is None:
+        return f"consumer {shape.name}: created"
+    return f"consumer {shape.name}: updated ({'; '.join(changes)})"
+
+
+async def check_stream(js: JetStreamContext, shape: StreamShape) -> None:
+    """Refuse a missing stream, or one whose subjects, retention or replicas differ."""
+    try:
+        info = await js.stream_info(shape.name)
+    except nats.js.errors.NotFoundError:
+        raise ProvisionError(
+            f"nats: stream {shape.name} does not exist: {PROVISION_HINT}"
+        ) from None
+    changes = shape.differences(info.config)
+    if changes:
+        raise ProvisionError(
+            f"nats: stream {shape.name} has {'; '.join(changes)}: {PROVISION_HINT}"
+        )
+
+
+async def check_consumer(js: JetStreamContext, shape: ConsumerShape) -> None:
+    """Refuse a missing consumer, or one with another filter, ack policy or ack_wait."""
+    try:
+        info = await js.consumer_info(shape.stream, shape.name)
+    except nats.js.errors.NotFoundError:
+        raise ProvisionError(
+            f"nats: consumer {shape.name} of stream {shape.stream} does not exist: {PROVISION_HINT}"
+        ) from None
+    changes = shape.differences(info.config)
+    if changes:
+        raise ProvisionError(
+            f"nats: consumer {shape.name} of stream {shape.stream} has {'; '.join(changes)}: "
+            f"{PROVISION_HINT}"
+        )
+
+
+async def provision(
+    url: str, wanted: Plan, *, prune: bool = False, timeout: float = 5.0
+) -> list[str]:
+    """Connect to `url` (the ops user), apply `wanted`, disconnect; see `apply_plan`."""
+    servers, credentials = connection_options(url)
+    errors: list[Exception] = []
+
+    async def record(error: Exception) -> None:
+        errors.append(error)
+
+    try:
+        nc = await nats.connect(
+            servers,
+            **credentials,
+            inbox_prefix=inbox_prefix(credentials),
+            name=f"{wanted.events.name.lower()}-provision",
+            connect_timeout=timeout,
+            max_reconnect_attempts=CONNECT_ATTEMPTS,
+            reconnect_time_wait=0.5,
+            error_cb=record,
+        )
+    except (OSError, TimeoutError, nats.errors.Error) as error:
+        reason = errors[0] if errors else error
+        raise UnavailableError(f"nats: cannot connect to {redact_url(url)}: {reason}") from None
+    try:
+        js = nc.jetstream(timeout=timeout)
+        try:
+            return await apply_plan(js, wanted, prune=prune)
+        except nats.errors.TimeoutError:
+            raise ProvisionError(_timeout_reason(errors, redact_url(url))) from None
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await nc.close()
+
+
+def _timeout_reason(errors: Sequence[Exception], where: str) -> str:
+    """Why a JetStream request got no answer: a refused permission, or no JetStream."""
+    denied = [str(e) for e in errors if "permissions violation" in str(e).lower()]
+    if denied:
+        return f"nats: {where}: {denied[-1].strip()} (this user may not do it)"
+    return f"nats: {where}: JetStream did not answer (is it enabled on the server?)"
+
+
 class NatsTransport:
     """NATS JetStream transport; see the module docstring for subjects and rules."""
 
@@ -139,14 +525,20 @@ class NatsTransport:
         policy: DeliveryPolicy | None = None,
         connect_timeout: float = 2.0,
         publish_timeout: float = 5.0,
+        plan: "Plan | None" = None,
+        provision: Literal["check", "auto"] = "check",
     ) -> None:
+        """`plan` is what the streams and this process's consumers must look like (by
+        default `[bus]`'s defaults and no consumer); `provision` as in `[bus]`: "auto"
+        applies `plan` at start and creates any other consumer `consume` asks for."""
         self.url = url
         self.namespace = namespace
         self.policy = policy or DeliveryPolicy()
         self.connect_timeout = connect_timeout
         self.publish_timeout = publish_timeout
-        self.events_stream = f"{namespace.upper()}_EVENTS"
-        self.dead_letter_stream = f"{namespace.upper()}_DEAD_LETTERS"
+        self.events_stream, self.dead_letter_stream = stream_names(namespace)
+        self.plan = plan or plan_for(namespace, BusSettings(ack_wait=self.policy.ack_wait), ())
+        self.provision = provision
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._subscriptions: list[Subscription] = []
@@ -154,6 +546,7 @@ class NatsTransport:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._connect_error: Exception | None = None
+        self._errors: list[Exception] = []  # the latest few the server sent (permissions)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -162,12 +555,13 @@ class NatsTransport:
         return self._nc is not None and self._nc.is_connected and not self._stopping
 
     async def start(self) -> None:
+        servers, credentials = connection_options(self.url)
         try:
-            servers, credentials = connection_options(self.url)
             self._connect_error = None
             self._nc = await nats.connect(
                 servers,
                 **credentials,
+                inbox_prefix=inbox_prefix(credentials),
                 name=self.namespace,
                 connect_timeout=self.connect_timeout,
                 max_reconnect_attempts=CONNECT_ATTEMPTS,
@@ -187,22 +581,29 @@ class NatsTransport:
         # once connected, reconnect forever: nats-py reads this option on every attempt.
         self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream(timeout=self.publish_timeout)
-        await self._ensure_stream(
-            StreamConfig(
-                name=self.events_stream,
-                subjects=[f"{self.namespace}.events.>"],
-                retention=RetentionPolicy.INTEREST,
-                duplicate_window=DEDUPE_WINDOW,
+        try:
+            if self.provision == "auto":
+                await apply_plan(self._js, self.plan)
+            for shape in (self.plan.events, self.plan.dead_letters):
+                await check_stream(self._js, shape)
+            for consumer in self.plan.consumers:
+                await check_consumer(self._js, consumer)
+        except (nats.errors.TimeoutError, ProvisionError) as error:
+            await self._abandon()
+            detail = (
+                error.detail
+                if isinstance(error, ProvisionError)
+                else _timeout_reason(self._errors, redact_url(self.url))
             )
-        )
-        await self._ensure_stream(
-            StreamConfig(
-                name=self.dead_letter_stream,
-                subjects=[f"{self.namespace}.dead_letters.>"],
-                max_msgs=100_000,
-                duplicate_window=DEDUPE_WINDOW,
-            )
-        )
+            if self.provision == "auto":
+                detail += ' ([bus] provision = "auto")'
+            raise ProvisionError(detail) from None
+
+    async def _abandon(self) -> None:
+        """Close a connection `start` will not hand over."""
+        if self._nc is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._nc.close()
 
     async def close(self, drain_timeout: float) -> None:
         """Stop fetching, finish what was fetched and what runs, then drain the connection."""
@@ -305,25 +706,15 @@ class NatsTransport:
 
     async def consume(self, message_type: str, group: str, consumer: Consumer) -> None:
         js = self._jetstream()
-        subject = self._event_subject(message_type)
-        durable = f"{group}__{message_type.replace('.', '_')}"
-        config = ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            filter_subject=subject,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.policy.ack_wait,
-            max_ack_pending=self.policy.queue_size,
-        )
-        # Create, or update an existing consumer to this policy (`pull_subscribe` alone
-        # would keep an old `ack_wait` silently).
+        shape = consumer_shape(self.namespace, group, message_type, self.policy)
+        durable = shape.name
         try:
-            await js.add_consumer(self.events_stream, config)
-        except nats.js.errors.BadRequestError as error:
-            raise UnavailableError(
-                f"nats: consumer {durable} cannot take the new settings: {error.description}"
-            ) from None
+            if self.provision == "auto":
+                await _apply_consumer(js, shape)
+            else:
+                await check_consumer(js, shape)
+        except nats.errors.TimeoutError:
+            raise ProvisionError(_timeout_reason(self._errors, redact_url(self.url))) from None
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
         concurrency = self.policy.concurrency
         puller = _Puller(subscription, group, message_type, consumer, concurrency)
@@ -419,31 +810,56 @@ class NatsTransport:
         await _settle(msg.term())
 
     async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        """The dead letters of the cells this process consumes for, oldest first.
+
+        Each cell reads its own through a short-lived consumer filtered on its
+        subjects (`<cell>__dead_letters`): its user may create that one and no
+        other, so no process reads another cell's dead letters.
+        """
         js = self._jetstream()
-        info = await js.stream_info(self.dead_letter_stream)
-        letters: list[DeadLetter] = []
-        if not info.state.messages:
-            return letters
-        first = max(info.state.first_seq, info.state.last_seq - limit + 1, 1)
-        for sequence in range(first, info.state.last_seq + 1):
-            try:
-                raw = await js.get_msg(self.dead_letter_stream, sequence)
-            except nats.js.errors.NotFoundError:  # deleted from the stream
-                continue
-            headers = dict(raw.headers or {})
-            try:
-                envelope = Envelope.from_headers(headers, raw.data or b"")
-            except SerializationError:
-                envelope = _error_envelope(SerializationError("undecodable dead letter"))
-            letters.append(
-                DeadLetter(
-                    group=headers.get(DEAD_LETTER_HEADER + "Group", ""),
-                    reason=headers.get(DEAD_LETTER_HEADER + "Reason", ""),
-                    attempts=int(headers.get(DEAD_LETTER_HEADER + "Attempts", "0")),
-                    envelope=envelope,
+        found: list[tuple[int, DeadLetter]] = []
+        for group in sorted({puller.group for puller in self._pullers}):
+            found += await self._read_dead_letters(js, group, limit)
+        found.sort(key=lambda item: item[0])
+        return [letter for _, letter in found[-limit:]]
+
+    async def _read_dead_letters(
+        self, js: JetStreamContext, group: str, limit: int
+    ) -> list[tuple[int, DeadLetter]]:
+        reader = f"{group}__{DEAD_LETTER_READER}"
+        config = ConsumerConfig(
+            name=reader,
+            filter_subject=f"{self.namespace}.dead_letters.{group}.>",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=READER_IDLE,
+        )
+        try:
+            info = await js.add_consumer(self.dead_letter_stream, config)
+            letters: list[tuple[int, DeadLetter]] = []
+            pending = info.num_pending or 0
+            if pending:
+                subscription = await js.pull_subscribe_bind(
+                    durable=reader, stream=self.dead_letter_stream
                 )
-            )
-        return letters
+                try:
+                    while len(letters) < pending:
+                        batch = await subscription.fetch(min(pending - len(letters), 256))
+                        letters += [
+                            (msg.metadata.sequence.stream, _dead_letter(msg)) for msg in batch
+                        ]
+                finally:
+                    with contextlib.suppress(nats.errors.Error):
+                        await subscription.unsubscribe()
+            with contextlib.suppress(nats.errors.Error):
+                await js.delete_consumer(self.dead_letter_stream, reader)
+        except nats.errors.TimeoutError:
+            raise UnavailableError(_timeout_reason(self._errors, redact_url(self.url))) from None
+        except nats.js.errors.APIError as error:
+            raise UnavailableError(
+                f"nats: cannot read the dead letters of {group}: {error.description}"
+            ) from None
+        return letters[-limit:]
 
     # -- helpers -------------------------------------------------------------------
 
@@ -468,16 +884,15 @@ class NatsTransport:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _ensure_stream(self, config: StreamConfig) -> None:
-        js = self._jetstream()
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError:  # exists with another configuration
-            await js.update_stream(config)
-
     async def _on_error(self, error: Exception) -> None:
+        self._errors = [*self._errors[-9:], error]
         if self._nc is None:  # still connecting: keep the reason for the one-line error
-            self._connect_error = error
+            # The server's own refusal says most; a reset on the retry after it, little.
+            refusal = isinstance(self._connect_error, nats.errors.Error) and not isinstance(
+                error, nats.errors.Error
+            )
+            if not refusal:
+                self._connect_error = error
         logger.warning("nats: %s", error)
 
     async def _on_disconnected(self) -> None:
@@ -513,6 +928,20 @@ async def _settle(acknowledgement: Any) -> None:
         await acknowledgement
     except nats.errors.Error as error:
         logger.warning("nats: acknowledgement lost: %s", error)
+
+
+def _dead_letter(msg: Msg) -> DeadLetter:
+    headers = dict(msg.headers or {})
+    try:
+        envelope = Envelope.from_headers(headers, msg.data or b"")
+    except SerializationError:
+        envelope = _error_envelope(SerializationError("undecodable dead letter"))
+    return DeadLetter(
+        group=headers.get(DEAD_LETTER_HEADER + "Group", ""),
+        reason=headers.get(DEAD_LETTER_HEADER + "Reason", ""),
+        attempts=int(headers.get(DEAD_LETTER_HEADER + "Attempts", "0")),
+        envelope=envelope,
+    )
 
 
 def _error_envelope(error: BusError) -> Envelope:

@@ -13,6 +13,7 @@ import uvicorn
 
 from ..config.gateway_settings import ENV_PREFIX, SettingsError
 from ..config.topology import ENV_PATH, Topology, TopologyError
+from ..core.cell import Cell
 from ..core.errors import UnavailableError
 from ..gateway.keys import hash_key, new_key
 from ..gateway.routes import RouteError
@@ -89,7 +90,7 @@ def serve(
         raise typer.Exit(2)
     try:
         asyncio.run(check_storage(service.topology, service.hosted))
-        asyncio.run(_check_bus(service.topology))
+        asyncio.run(_check_bus(service.topology, service.hosted))
     except UnavailableError as error:  # NATS unreachable: say so in one line, as `worker` does
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -135,9 +136,10 @@ def listen_problem(host: str, port: int, host_origin: str, port_origin: str) -> 
     return None
 
 
-async def _check_bus(topology: Topology) -> None:
-    """Connect to the bus once and let go: unreachable NATS raises `UnavailableError` here."""
-    transport = build_transport(topology)
+async def _check_bus(topology: Topology, hosted: tuple[Cell, ...]) -> None:
+    """Connect to the bus once and let go: unreachable NATS, or streams and consumers
+    that are not provisioned, raise `UnavailableError` here."""
+    transport = build_transport(topology, hosted)
     await transport.start()
     await transport.close(drain_timeout=0)
 

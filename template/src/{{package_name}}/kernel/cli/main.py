@@ -2,7 +2,7 @@
 """The command-line program: one console script, one subcommand per concern.
 
 Each kernel concern adds its subcommands here (serve, worker, sandbox,
-topology, triggers, contracts, cell), so `--help` is the map of what the
+topology, triggers, contracts, cell, nats), so `--help` is the map of what the
 service can do. Bad flags exit with status 2 and a usage line (Click's rule).
 """
 
@@ -23,6 +23,7 @@ from . import (
 )
 from . import db as db_cli
 from . import gateway as gateway_cli
+from . import nats as nats_cli
 from . import sandbox as sandbox_cli
 from . import (
     topology as topology_cli,
@@ -66,6 +67,7 @@ app.add_typer(triggers_cli.app, name="triggers")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(nats_cli.app, name="nats")
 
 
 @app.command()

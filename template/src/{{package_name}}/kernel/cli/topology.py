@@ -1,12 +1,12 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""`topology show` and `topology diagram`: the running registry, in text and as a diagram."""
+"""`topology show`, `diagram` and `deploy`: the registry as text, a diagram, deployment files."""
 
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from ... import DIST_NAME
+from ... import COMMAND_NAME, DIST_NAME
 from ..config.topology import (
     ENV_PATH,
     Topology,
@@ -75,7 +75,7 @@ def write_deploy(
     ),
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
-    """Write NATS config, compose file and Kubernetes manifests for the current placements."""
+    """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
     settings, cells = _registry(topology)
     generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME)
     try:
@@ -95,6 +95,10 @@ def write_deploy(
         _fail(f"--directory: cannot write {directory} ({error})")
     for account in nats_auth.accounts(settings, cells, PACKAGE):
         typer.echo(f"{account.user}: password from ${account.password_variable(PACKAGE)}")
+    typer.echo(
+        f"new passwords: `{COMMAND_NAME} nats passwords`; then, with the ops user: "
+        f"`{COMMAND_NAME} nats provision`"
+    )
 
 
 def _unchanged(path: Path, text: str, flag: str) -> bool:

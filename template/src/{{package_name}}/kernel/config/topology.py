@@ -5,6 +5,8 @@
     transport = "memory"              # or "nats"
     url = "nats://127.0.0.1:4222"     # used by the nats transport
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
+    # JetStream (see BusSettings): provision, retention, replicas, max_age,
+    # max_msgs, max_bytes, dead_letter_max_msgs
 
     [storage]                         # each cell's own database
     data_dir = "data"                 # a SQLite file per cell here (relative to this file)
@@ -47,8 +49,12 @@ ENV_DATA_DIR = f"{ENV_PREFIX}_STORAGE_DATA_DIR"
 
 Transport = Literal["memory", "nats"]
 Placement = Literal["inprocess", "remote", "sandbox"]
+Provision = Literal["check", "auto"]
+Retention = Literal["interest", "limits"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
+PROVISIONS: tuple[str, ...] = get_args(Provision)
+RETENTIONS: tuple[str, ...] = get_args(Retention)
 
 NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
 # The two databases a cell may keep its data in (SQLAlchemy async URLs).
@@ -63,7 +69,12 @@ EXPECTED: dict[str, str] = {
     "storage_url": STORAGE_EXAMPLE,
 }
 # Keys whose allowed values are a closed list, for messages that name them.
-CHOICES: dict[str, tuple[str, ...]] = {"transport": TRANSPORTS, "placement": PLACEMENTS}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "transport": TRANSPORTS,
+    "placement": PLACEMENTS,
+    "provision": PROVISIONS,
+    "retention": RETENTIONS,
+}
 
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -74,7 +85,29 @@ class TopologyError(ValueError):
 
 
 class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """The `[bus]` table."""
+    """The `[bus]` table.
+
+    The JetStream keys describe what `<command> nats provision` creates: the events
+    stream (`retention`, `replicas`, `max_age` in seconds, `max_msgs`, and `max_bytes`
+    when set; no byte limit otherwise, since a limit reserves that much of the server's
+    storage), the dead-letter stream (`replicas`, `dead_letter_max_msgs`) and a durable
+    consumer per cell and event type.
+
+    `provision` says who creates them:
+
+    - `"check"` (the default, for production): an operator runs `nats provision` with
+      the `ops` user; `serve` and `worker` only check, at start, that the streams and
+      their consumers have the expected shape and refuse to start otherwise. Their
+      NATS users have no right to create or change a stream or a consumer.
+    - `"auto"`: `serve` and `worker` provision at start, as `nats provision` would
+      (every consumer of every cell, so no event is lost before a worker first
+      starts). For a development server without users; with the generated
+      least-privilege users it fails, which is the point.
+
+    Auto is a setting and not a guess from the URL (no credentials = development):
+    a production server reached without credentials would then be changed by
+    whichever process started first.
+    """
 
     transport: Transport = "memory"
     url: Annotated[str, msgspec.Meta(pattern=NATS_URL)] = "nats://127.0.0.1:4222"
@@ -82,6 +115,15 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     drain_timeout: Seconds = 10.0
     max_deliveries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     ack_wait: Seconds = 30.0
+    provision: Provision = "check"
+    # "interest": an event is kept until every consuming cell acknowledged it (their
+    # consumers exist from `nats provision` on); "limits": kept until max_age/max_msgs.
+    retention: Retention = "interest"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    max_age: Annotated[float, msgspec.Meta(gt=0, le=315_360_000)] = 604_800.0  # 7 days
+    max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    max_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    dead_letter_max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 100_000
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

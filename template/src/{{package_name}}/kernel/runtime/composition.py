@@ -27,6 +27,7 @@ from ..bus import (
     DeliveryPolicy,
     MemoryTransport,
     Transport,
+    jetstream,
 )
 from ..bus.jetstream import NatsTransport
 from ..config.topology import Topology, TopologyError, check_cells
@@ -34,6 +35,7 @@ from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
 from ..storage import OutboxRelay, StoredCell, open_database, stored
 from ..storage.migrations import require_up_to_date
+from .registry import load_cells
 
 Role = Literal["serve", "worker"]
 PACKAGE = __package__.partition(".")[0]
@@ -91,13 +93,25 @@ def unsandboxed_high_risk(topology: Topology, cell: Cell) -> bool:
     return cell.risk == Risk.HIGH and topology.placement_of(cell.name) == "inprocess"
 
 
-def build_transport(topology: Topology) -> Transport:
-    """The transport `[bus]` describes, with the delivery policy it configures."""
+def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transport:
+    """The transport `[bus]` describes, with the delivery policy it configures.
+
+    On NATS it checks at start the streams and the consumers of the `hosted` cells;
+    with `[bus] provision = "auto"` it first provisions the consumers of every cell
+    of `app.CELLS` (see `kernel.bus.jetstream`).
+    """
     policy = DeliveryPolicy(
         max_deliveries=topology.bus.max_deliveries, ack_wait=topology.bus.ack_wait
     )
     if topology.bus.transport == "nats":
-        return NatsTransport(topology.bus.url, namespace=PACKAGE, policy=policy)
+        cells = load_cells() if topology.bus.provision == "auto" else hosted
+        return NatsTransport(
+            topology.bus.url,
+            namespace=PACKAGE,
+            policy=policy,
+            plan=jetstream.plan_for(PACKAGE, topology.bus, cells),
+            provision=topology.bus.provision,
+        )
     return MemoryTransport(policy)
 
 
@@ -113,7 +127,7 @@ async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bu
     async with AsyncExitStack() as stack:
         resources = {cell.name: await _open(stack, topology, cell) for cell in cells}
         bus = Bus(
-            build_transport(topology),
+            build_transport(topology, cells),
             default_timeout=topology.bus.timeout,
             drain_timeout=topology.bus.drain_timeout,
         )
