@@ -14,11 +14,12 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from ..config.topology import ENV_PATH, Topology, TopologyError, check_cells, load_topology
+from ..config.topology import ENV_PATH, Topology
 from ..core.cell import Cell
 from ..core.storage import Storage
 from ..runtime.registry import load_cells
 from ..storage import CellDatabase, StorageError, migrations, open_database
+from .topology import load_registry
 
 app = typer.Typer(
     help="Each cell's database: migrations up, down, and where they stand.", no_args_is_help=True
@@ -40,12 +41,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _chosen(
     topology_path: Path, names: Sequence[str]
 ) -> tuple[Topology, list[tuple[Cell, Storage]]]:
-    try:
-        topology = load_topology(topology_path)
-        cells = load_cells()
-        check_cells(topology, (cell.name for cell in cells), str(topology_path))
-    except TopologyError as error:
-        raise _fail(str(error), 2) from None
+    topology, cells = load_registry(topology_path)
     by_name = {cell.name: cell for cell in cells}
     for name in names:
         if name not in by_name:

@@ -27,33 +27,18 @@ from ..bus import jetstream
 from ..config.topology import (
     ENV_PATH,
     NATS_URL,
-    Topology,
-    TopologyError,
-    check_cells,
-    load_topology,
     redact_url,
 )
-from ..core.cell import Cell
 from ..core.errors import UnavailableError
 from ..ops import nats_auth
 from ..ops.deploy import ops_url_variable
-from ..runtime.registry import PACKAGE, load_cells
+from ..runtime.registry import PACKAGE
+from .topology import load_registry
 
 app = typer.Typer(help="Provision NATS JetStream and its users' passwords.", no_args_is_help=True)
 
 TopologyOption = Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)]
 OPS_URL = ops_url_variable(PACKAGE)
-
-
-def _registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
-    try:
-        settings = load_topology(topology)
-        cells = load_cells()
-        check_cells(settings, (cell.name for cell in cells), str(topology))
-    except TopologyError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    return settings, cells
 
 
 @app.command()
@@ -78,7 +63,7 @@ def provision(
     ] = 5.0,
 ) -> None:
     """Create or update the streams and every cell's durable consumers on NATS."""
-    settings, cells = _registry(topology)
+    settings, cells = load_registry(topology)
     plan = jetstream.plan_for(PACKAGE, settings.bus, cells)
     if dry_run:
         typer.echo(plan.as_json(), nl=False)
@@ -111,7 +96,7 @@ def passwords(
     ] = False,
 ) -> None:
     """Print a new password per NATS user (lines for an env file), or check the current ones."""
-    settings, cells = _registry(topology)
+    settings, cells = load_registry(topology)
     found = nats_auth.accounts(settings, cells, PACKAGE)
     if check:
         problems = nats_auth.password_problems(found, PACKAGE, os.environ)

@@ -28,7 +28,8 @@ app = typer.Typer(help="Where cells run and what flows between them.", no_args_i
 TopologyOption = Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)]
 
 
-def _registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
+def load_registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
+    """The topology file and the cells of `app.CELLS`, checked together; exit 2 in one line."""
     try:
         settings = load_topology(topology)
         cells = load_cells()
@@ -40,7 +41,7 @@ def _registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
 
 
 def _views(topology: Path) -> list[diagram.CellView]:
-    settings, cells = _registry(topology)
+    settings, cells = load_registry(topology)
     placements = {cell.name: settings.placement_of(cell.name) for cell in cells}
     return diagram.describe(cells, placements)
 
@@ -76,7 +77,7 @@ def write_deploy(
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
     """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
-    settings, cells = _registry(topology)
+    settings, cells = load_registry(topology)
     generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME)
     try:
         changed = {
