@@ -115,12 +115,13 @@ def status(cells: CellsArgument = None, topology: TopologyOption = Path("topolog
     """Print each cell's database, its current revisions and what is pending (exit 1 if any)."""
     settings, chosen = _chosen(topology, cells or ())
 
-    async def read(database: CellDatabase, storage: Storage) -> migrations.MigrationStatus:
-        return await migrations.migration_status(database, storage)
+    async def read(
+        database: CellDatabase, storage: Storage
+    ) -> tuple[str, migrations.MigrationStatus]:
+        return database.describe(), await migrations.migration_status(database, storage)
 
     behind = 0
-    for cell_status, (cell, _) in zip(_each(settings, chosen, read), chosen, strict=True):
-        url = open_database(cell.name, settings.storage_url_of(cell.name)).describe()
+    for (url, cell_status), (cell, _) in zip(_each(settings, chosen, read), chosen, strict=True):
         state = "up to date" if cell_status.up_to_date else f"{len(cell_status.pending)} pending"
         typer.echo(f"{cell.name}: {state} ({url})")
         typer.echo(f"  current: {', '.join(cell_status.current) or 'none'}")

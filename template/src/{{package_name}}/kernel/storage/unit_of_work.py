@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import insert, select
@@ -99,7 +99,6 @@ class StoredCell:
     state: Any = None
     outbox: OutboxRelay | None = None
     relay: Relay | None = None
-    envelopes: list[Envelope] = field(default_factory=list)
 
 
 class UnitContext:
