@@ -288,17 +288,15 @@ class Bus:
         deadline: float | None = None,
         idempotency_key: str = "",
     ) -> Envelope:
-        envelope_id = message_id or new_id()
-        return Envelope(
-            id=envelope_id,
+        return Envelope.new(
+            message_type,
+            data,
             source=source or self.source,
-            type=message_type,
-            time=now_rfc3339(),
-            correlationid=correlation_id or envelope_id,
+            correlation_id=correlation_id,
             traceparent=outgoing_traceparent(traceparent),
+            message_id=message_id,
             deadline=deadline,
-            idempotencykey=idempotency_key,
-            data=data,
+            idempotency_key=idempotency_key,
         )
 
     def _reply_type(self, command_cls: type[Any]) -> tuple[str, str, type[Reply]]:

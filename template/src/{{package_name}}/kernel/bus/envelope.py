@@ -44,6 +44,34 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     deadline: float | None = None
     idempotencykey: str = ""
 
+    @classmethod
+    def new(
+        cls,
+        message_type: str,
+        data: bytes,
+        *,
+        source: str,
+        correlation_id: str | None,
+        traceparent: str,
+        message_id: str | None = None,
+        deadline: float | None = None,
+        idempotency_key: str = "",
+    ) -> "Envelope":
+        """A message about to be sent: a fresh id (unless given), now as its time, and
+        its own id as the correlation id when it starts a conversation."""
+        envelope_id = message_id or new_id()
+        return cls(
+            id=envelope_id,
+            source=source,
+            type=message_type,
+            time=now_rfc3339(),
+            correlationid=correlation_id or envelope_id,
+            traceparent=traceparent,
+            deadline=deadline,
+            idempotencykey=idempotency_key,
+            data=data,
+        )
+
     def to_headers(self) -> dict[str, str]:
         """The binary-mode headers (`ce-*` and `Content-Type`) of this envelope."""
         headers = {

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from ..bus.envelope import Envelope, new_id, now_rfc3339, remaining
+from ..bus.envelope import Envelope, remaining
 from ..core.cell import Cell
 from ..core.contracts import (
     Command,
@@ -167,15 +167,13 @@ class _Envelopes:
         traceparent: str,
         source: str,
     ) -> Envelope:
-        envelope_id = message_id or new_id()
-        return Envelope(
-            id=envelope_id,
+        return Envelope.new(
+            message_type_of(type(event)),
+            msgspec.json.encode(event),
             source=self.source,
-            type=message_type_of(type(event)),
-            time=now_rfc3339(),
-            correlationid=correlation_id or envelope_id,
+            correlation_id=correlation_id,
             traceparent=traceparent,
-            data=msgspec.json.encode(event),
+            message_id=message_id,
         )
 
     async def relay(self, envelope: Envelope) -> None:
