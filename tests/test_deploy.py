@@ -27,16 +27,24 @@ def test_compose_file_matches_the_compose_spec(project: Path) -> None:
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(compose)],
         project,
     )
-    services = yaml.safe_load(compose.read_text())["services"]
-    assert set(services) == {"nats", "provision", "gateway"}
+    compose_file = yaml.safe_load(compose.read_text())
+    services = compose_file["services"]
+    assert set(services) == {"nats", "provision", "gateway-migrate", "gateway"}
     assert services["gateway"]["ports"] == ["127.0.0.1:8000:8000"]
-    # Processes start once the streams and consumers are provisioned, and restart.
+    # Processes start once the streams and consumers are provisioned and their
+    # cells' databases migrated, and restart.
     assert services["gateway"]["depends_on"] == {
         "nats": {"condition": "service_healthy"},
         "provision": {"condition": "service_completed_successfully"},
+        "gateway-migrate": {"condition": "service_completed_successfully"},
     }
     assert services["provision"]["command"] == ["nats", "provision"]
     assert services["provision"]["depends_on"] == {"nats": {"condition": "service_healthy"}}
+    assert services["gateway-migrate"]["command"] == ["db", "upgrade", "orders", "payments"]
+    # The SQLite files live on a volume both see, where the image lets the app user write.
+    assert services["gateway"]["volumes"] == ["gateway-data:/app/data"]
+    assert services["gateway-migrate"]["volumes"] == ["gateway-data:/app/data"]
+    assert "gateway-data" in compose_file["volumes"]
     assert all("restart" in service for service in services.values())
     assert "-sd" in services["nats"]["command"]
 
@@ -50,14 +58,20 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
             if document["kind"] in {"Deployment", "Job"}:
                 pod = document["spec"]["template"]["spec"]
                 assert pod["securityContext"]["runAsNonRoot"] is True
-                for container in pod["containers"]:
+                for container in pod["containers"] + pod.get("initContainers", []):
                     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert kinds == {
         "Deployment": ["my-service-gateway"],
         "Job": ["my-service-provision"],
+        "PersistentVolumeClaim": ["my-service-gateway-data"],
         "Service": ["my-service-gateway", "nats"],
         "StatefulSet": ["nats"],
     }
+    gateway = next(yaml.safe_load_all((project / "deploy" / "k8s" / "gateway.yaml").read_text()))
+    pod = gateway["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["args"] == ["db", "upgrade", "orders", "payments"]
+    assert pod["securityContext"]["fsGroup"] == 10001  # the volume is the app user's
+    assert gateway["spec"]["strategy"] == {"type": "Recreate"}  # one writer per SQLite file
 
 
 def test_dockerfile_runs_as_an_unprivileged_user_without_build_tools(project: Path) -> None:
@@ -65,6 +79,7 @@ def test_dockerfile_runs_as_an_unprivileged_user_without_build_tools(project: Pa
     final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
     assert "AS build" in dockerfile
     assert "USER 10001" in final_stage
+    assert "chown 10001:10001 /app/data" in final_stage
     assert "uv" not in final_stage.replace(".venv", "")
     assert "apt-get" not in dockerfile
     assert 'ENTRYPOINT ["my-service"]' in final_stage

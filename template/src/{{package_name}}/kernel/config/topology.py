@@ -260,16 +260,18 @@ def _with_storage_overrides(topology: Topology, environ: Mapping[str, str]) -> T
     for name, value in environ.items():
         if not name.startswith(ENV_STORAGE_URL):
             continue
-        if value and not re.match(STORAGE_URL, value):
-            raise TopologyError(f"{name}: expected {STORAGE_EXAMPLE}, got {redact_url(value)!r}")
         cell = name.removeprefix(ENV_STORAGE_URL).lower()
+        if cell and not (cell.startswith("_") and cell[1:]):
+            raise TopologyError(f"{name}: unknown variable; expected {ENV_STORAGE_URL}_<CELL>")
+        if not value:  # empty counts as unset: compose passes `${VAR:-}` through per cell
+            continue
+        if not re.match(STORAGE_URL, value):
+            raise TopologyError(f"{name}: expected {STORAGE_EXAMPLE}, got {redact_url(value)!r}")
         if not cell:
             storage = msgspec.structs.replace(storage, url=value)
-        elif cell.startswith("_") and cell[1:]:
+        else:
             settings = cells.get(cell[1:], CellSettings())
             cells[cell[1:]] = msgspec.structs.replace(settings, storage_url=value)
-        else:
-            raise TopologyError(f"{name}: unknown variable; expected {ENV_STORAGE_URL}_<CELL>")
     data_dir = environ.get(ENV_DATA_DIR)
     if data_dir is not None:
         if not data_dir or any(ord(char) < 32 for char in data_dir):

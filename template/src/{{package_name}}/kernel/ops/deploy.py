@@ -12,9 +12,12 @@
 - `compose.yaml`: NATS, a one-shot `provision` service, the gateway process
   (`serve`) and one `worker` per cell placed `remote`; the processes start only
   once `provision` completed successfully, since they refuse streams or
-  consumers that are missing;
+  consumers that are missing. A process whose cells keep data also gets a
+  volume for their SQLite files and a one-shot `<process>-migrate` service
+  (`db upgrade` of its cells) it waits for, since it refuses pending migrations;
 - `k8s/<name>.yaml`: the same as Kubernetes manifests (`provision` is a Job;
-  a process that starts before it finished exits and is restarted).
+  a process that starts before it finished exits and is restarted; migrations
+  run in an init container, on the process's own volume).
 - `postgres/roles.sql`: a role and a schema per cell that keeps data, for
   PostgreSQL storage (see `kernel.ops.postgres_roles`).
 
@@ -39,6 +42,10 @@ NATS_IMAGE = f"nats:{NATS_VERSION}-alpine"
 NATS_STORE = "/data/jetstream"
 NATS_ARGS = '["-c", "/etc/nats/nats-server.conf", "-sd", "/data/jetstream", "-m", "8222"]'
 GATEWAY_PORT = 8000
+# Where a container's cells keep their SQLite files: topology.toml's default
+# `data_dir` ("data"), beside it in /app. The image creates it owned by the app
+# user, so a fresh volume mounted there is writable by that user too.
+DATA_DIR = "/app/data"
 
 
 def _process_commands(found: Sequence[Account]) -> dict[str, list[str]]:
@@ -47,6 +54,20 @@ def _process_commands(found: Sequence[Account]) -> dict[str, list[str]]:
     for account in services(found)[1:]:
         commands[account.user.replace("_", "-")] = ["worker", *account.cells]
     return commands
+
+
+def _storing(account: Account, cells: Sequence[Cell]) -> list[str]:
+    """The cells of `account`'s process that keep data, in registry order."""
+    return [c.name for c in cells if c.name in account.cells and c.storage is not None]
+
+
+def storage_url_variable(package: str, cell: str) -> str:
+    """The variable that points one cell at PostgreSQL instead of its SQLite file."""
+    return f"{package.upper()}_STORAGE_URL_{cell.upper()}"
+
+
+def _quoted(parts: Sequence[str]) -> str:
+    return ", ".join(f'"{part}"' for part in parts)
 
 
 def ops_url_variable(package: str) -> str:
@@ -62,7 +83,27 @@ def _image_build() -> list[str]:
     return ["    build:\n", "      context: ..\n", "      dockerfile: deploy/Dockerfile\n"]
 
 
-def compose(found: Sequence[Account], package: str, project: str) -> str:
+def _compose_storage_env(package: str, storing: Sequence[str]) -> list[str]:
+    # Unset (empty) keeps the SQLite file; set it to a PostgreSQL URL per cell.
+    variables = [storage_url_variable(package, cell) for cell in storing]
+    return [f'      {variable}: "${{{variable}:-}}"\n' for variable in variables]
+
+
+def _compose_migrate(name: str, package: str, storing: Sequence[str]) -> list[str]:
+    """The one-shot service that brings `name`'s cells' databases up to date."""
+    return [
+        f"  {name}-migrate:\n",
+        *_image_build(),
+        f"    command: [{_quoted(['db', 'upgrade', *storing])}]\n",
+        "    environment:\n",
+        *_compose_storage_env(package, storing),
+        "    volumes:\n",
+        f"      - {name}-data:{DATA_DIR}\n",
+        '    restart: "on-failure:5"\n',
+    ]
+
+
+def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, project: str) -> str:
     """A compose file: NATS, provisioning, the gateway, one worker per remote cell."""
     prefix = package.upper()
     ops = next(a for a in found if a.user == OPS_USER)
@@ -98,30 +139,43 @@ def compose(found: Sequence[Account], package: str, project: str) -> str:
         "      nats: {condition: service_healthy}\n",
         '    restart: "on-failure:5"\n',
     ]
+    volumes = ["nats-data"]
     for (name, command), account in zip(
         _process_commands(found).items(), services(found), strict=True
     ):
-        args = ", ".join(f'"{part}"' for part in command)
+        storing = _storing(account, cells)
+        if storing:
+            text += _compose_migrate(name, package, storing)
+            volumes.append(f"{name}-data")
         text += [
             f"  {name}:\n",
             *_image_build(),
-            f"    command: [{args}]\n",
+            f"    command: [{_quoted(command)}]\n",
             "    environment:\n",
             f"      {prefix}_BUS_TRANSPORT: nats\n",
             f'      {prefix}_BUS_URL: "{_bus_url(package, account, "nats")}"\n',
+            *_compose_storage_env(package, storing),
             "    depends_on:\n",
             "      nats: {condition: service_healthy}\n",
             "      provision: {condition: service_completed_successfully}\n",
-            "    restart: unless-stopped\n",
         ]
+        if storing:
+            text += [
+                f"      {name}-migrate: {{condition: service_completed_successfully}}\n",
+                "    volumes:\n",
+                f"      - {name}-data:{DATA_DIR}\n",
+            ]
+        text.append("    restart: unless-stopped\n")
         if name == "gateway":
             text.append(f'    ports: ["127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"]\n')
-    text += ["volumes:\n", "  nats-data: {}\n"]
+    text += ["volumes:\n", *(f"  {volume}: {{}}\n" for volume in volumes)]
     return "".join(text)
 
 
-def _pod_security() -> str:
-    return "      securityContext: {runAsNonRoot: true, runAsUser: 10001}\n"
+def _pod_security(*, volume: bool = False) -> str:
+    # fsGroup: a fresh volume's files become the app user's group, so it may write them.
+    group = ", fsGroup: 10001" if volume else ""
+    return f"      securityContext: {{runAsNonRoot: true, runAsUser: 10001{group}}}\n"
 
 
 def _container_security() -> str:
@@ -141,7 +195,51 @@ def _secret_env(package: str, account: Account, secret: str) -> str:
     )
 
 
-def kubernetes(found: Sequence[Account], package: str, project: str) -> dict[str, str]:
+def _k8s_storage_env(package: str, project: str, storing: Sequence[str]) -> str:
+    # Optional: without the Secret's key the cell keeps its SQLite file on the volume.
+    return "".join(
+        f"            - name: {storage_url_variable(package, cell)}\n"
+        + "              valueFrom:\n"
+        + f"                secretKeyRef: {{name: {project}-storage, key: {cell}, "
+        + "optional: true}\n"
+        for cell in storing
+    )
+
+
+def _k8s_data_mount() -> str:
+    return f"          volumeMounts: [{{name: data, mountPath: {DATA_DIR}}}]\n"
+
+
+def _k8s_migrate(package: str, project: str, storing: Sequence[str]) -> str:
+    """The init container that runs `db upgrade` for the pod's cells before they start."""
+    return (
+        "      initContainers:\n"
+        + "        - name: migrate\n"
+        + f"          image: {project}:latest\n"
+        + f"          args: [{_quoted(['db', 'upgrade', *storing])}]\n"
+        + _container_security()
+        + "          env:\n"
+        + _k8s_storage_env(package, project, storing)
+        + _k8s_data_mount()
+    )
+
+
+def _k8s_gateway_port() -> str:
+    return f"          ports: [{{containerPort: {GATEWAY_PORT}}}]\n"
+
+
+def _k8s_volume_claim(claim: str) -> str:
+    return (
+        "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n"
+        + f"  name: {claim}\n"
+        + "spec:\n  accessModes: [ReadWriteOnce]\n"
+        + "  resources: {requests: {storage: 1Gi}}\n"
+    )
+
+
+def kubernetes(
+    found: Sequence[Account], cells: Sequence[Cell], package: str, project: str
+) -> dict[str, str]:
     """Kubernetes manifests: one file per process, plus NATS and the provisioning Job."""
     prefix = package.upper()
     secret = f"{project}-nats"
@@ -202,20 +300,31 @@ def kubernetes(found: Sequence[Account], package: str, project: str) -> dict[str
     for (name, command), account in zip(
         _process_commands(found).items(), services(found), strict=True
     ):
-        args = ", ".join(f'"{part}"' for part in command)
+        storing = _storing(account, cells)
+        claim = f"{project}-{name}-data"
         manifest = (
             HEADER
+            + (
+                f"# Cells keeping data: {', '.join(storing)}. SQLite files on the volume {claim};\n"
+                + "# for PostgreSQL, one URL per cell in the Secret "
+                + f"{project}-storage (keys: {', '.join(storing)}).\n"
+                if storing
+                else ""
+            )
             + "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
             + f"  name: {project}-{name}\n"
             + "spec:\n  replicas: 1\n"
+            # One process writes a cell's SQLite file: the old pod stops before the new starts.
+            + ("  strategy: {type: Recreate}\n" if storing else "")
             + f"  selector:\n    matchLabels: {{app: {project}-{name}}}\n"
             + f"  template:\n    metadata:\n      labels: {{app: {project}-{name}}}\n"
             + "    spec:\n"
-            + _pod_security()
+            + _pod_security(volume=bool(storing))
+            + (_k8s_migrate(package, project, storing) if storing else "")
             + "      containers:\n"
             + f"        - name: {name}\n"
             + f"          image: {project}:latest\n"
-            + f"          args: [{args}]\n"
+            + f"          args: [{_quoted(command)}]\n"
             + _container_security()
             + "          env:\n"
             + f"            - {{name: {prefix}_BUS_TRANSPORT, value: nats}}\n"
@@ -223,11 +332,19 @@ def kubernetes(found: Sequence[Account], package: str, project: str) -> dict[str
             + f"            - name: {prefix}_BUS_URL\n"
             + "              value: "
             + f'"nats://{account.user}:$({account.password_variable(package)})@nats:4222"\n'
+            + _k8s_storage_env(package, project, storing)
+            + (_k8s_data_mount() if storing else "")
+            + (_k8s_gateway_port() if name == "gateway" else "")
         )
+        if storing:
+            manifest += (
+                "      volumes:\n"
+                + f"        - name: data\n          persistentVolumeClaim: {{claimName: {claim}}}\n"
+                + _k8s_volume_claim(claim)
+            )
         if name == "gateway":
             manifest += (
-                f"          ports: [{{containerPort: {GATEWAY_PORT}}}]\n"
-                + "---\napiVersion: v1\nkind: Service\nmetadata:\n"
+                "---\napiVersion: v1\nkind: Service\nmetadata:\n"
                 + f"  name: {project}-gateway\n"
                 + f"spec:\n  selector: {{app: {project}-gateway}}\n"
                 + f"  ports: [{{port: 80, targetPort: {GATEWAY_PORT}}}]\n"
@@ -244,10 +361,10 @@ def deployment_files(
     files = {
         "nats/nats-server.conf": server_config(found, package),
         "nats/jetstream.json": plan_for(package, topology.bus, cells).as_json(),
-        "compose.yaml": compose(found, package, project),
+        "compose.yaml": compose(found, cells, package, project),
     }
     files.update(
-        {f"k8s/{name}": text for name, text in kubernetes(found, package, project).items()}
+        {f"k8s/{name}": text for name, text in kubernetes(found, cells, package, project).items()}
     )
     if any(cell.storage is not None for cell in cells):
         files["postgres/roles.sql"] = roles_sql(cells, package)
