@@ -96,7 +96,7 @@ def test_cell_over_budget_fails_cell_check(project: Path) -> None:
         assert "payments: ~" in result.stderr
         assert "over the budget of 8000" in result.stderr
         gate = sh(project, "uv", "run", COMMAND, "gate", "--skip-tests", expect=1)
-        assert "FAILED at 'cells (size budget, boundaries)'" in gate.stdout
+        assert "FAILED at 'cells (size budget, boundaries, provenance)'" in gate.stdout
     finally:
         handlers.write_text(original)
     sh(project, "uv", "run", COMMAND, "cell", "check")

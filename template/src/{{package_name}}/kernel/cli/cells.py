@@ -1,5 +1,9 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""`cell new`, `cell list`, `cell check`: cells as the unit of change."""
+"""`cell new`, `cell list`, `cell check`: cells as the unit of change.
+
+`cell record`, `replay`, `regenerated` and `context` (a cell from its spec) are in
+`cell_specs`.
+"""
 
 import subprocess
 import sys
@@ -12,8 +16,9 @@ from ... import COMMAND_NAME
 from ..config.topology import Placement, TopologyError, load_topology
 from ..core.cell import Risk
 from ..core.message_names import misnamed_messages
-from ..devtools import budget, scaffold
+from ..devtools import budget, provenance, scaffold
 from ..runtime.registry import PACKAGE, load_cells
+from . import cell_specs
 from .dev_only import require_development_libraries
 
 app = typer.Typer(help="Add, list and check cells.", no_args_is_help=True)
@@ -126,10 +131,16 @@ def new(
     relative = created.relative_to(project.root)
     typer.echo(f"created {relative}/ (placement {request.placement}, risk {request.risk})")
     typer.echo(f"registered in src/{PACKAGE}/app.py, topology.toml and contracts/")
-    # A fresh interpreter sees the new cell; the generated docs and deployment follow it.
-    for generated in ("diagram", "deploy"):
+    # A fresh interpreter sees the new cell; the generated docs and deployment follow
+    # it, its examples are recorded and its code recorded as produced by `cell new`.
+    for arguments in (
+        ["topology", "diagram"],
+        ["topology", "deploy"],
+        ["cell", "record", request.name],
+        ["cell", "regenerated", request.name, "--model", "cell-new", "--instructions", "skeleton"],
+    ):
         subprocess.run(  # noqa: S603 -- this program, with fixed arguments
-            [sys.executable, "-m", PACKAGE, "topology", generated],
+            [sys.executable, "-m", PACKAGE, *arguments],
             check=False,
             capture_output=True,
         )
@@ -157,7 +168,8 @@ def list_cells() -> None:
 
 @app.command()
 def check() -> None:
-    """Fail on a cell over its size budget, reaching into another cell, or misnaming a message."""
+    """Fail on a cell over budget, reaching into another cell, misnaming a message, or whose
+    spec or code changed since its regeneration record."""
     project = _project()
     try:
         limit = budget.read_budget(project.root / "pyproject.toml")
@@ -180,7 +192,18 @@ def check() -> None:
         problems += [f"{cell.name}: {line}" for line in report.boundary_breaks]
         cell_package = f"{PACKAGE}.cells.{cell.name}"
         problems += [f"{cell.name}: {line}" for line in misnamed_messages(cell, cell_package)]
+        directory = project.source / "cells" / cell.name
+        problems += [
+            f"{cell.name}: {line}"
+            for line in provenance.problems(directory, cell.name, PACKAGE, COMMAND_NAME)
+        ]
     for problem in problems:
         typer.echo(f"FAIL {problem}", err=True)
     if problems:
         raise typer.Exit(1)
+
+
+app.command()(cell_specs.record)
+app.command()(cell_specs.replay)
+app.command()(cell_specs.regenerated)
+app.command()(cell_specs.context)

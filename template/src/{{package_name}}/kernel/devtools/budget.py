@@ -31,10 +31,12 @@ class CellReport:
     boundary_breaks: tuple[str, ...]
 
 
-def read_budget(pyproject: Path) -> int:
+def read_budget(
+    pyproject: Path, key: str = "cell_token_budget", default: int = DEFAULT_BUDGET
+) -> int:
     """The configured budget; a malformed file or value is refused with the key named."""
     if not pyproject.is_file():
-        return DEFAULT_BUDGET
+        return default
     try:
         document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
@@ -47,11 +49,10 @@ def read_budget(pyproject: Path) -> int:
     settings = tool.get("monocell", {})
     if not isinstance(settings, dict):
         raise ValueError(f"pyproject.toml: tool.monocell: expected a table, got {settings!r}")
-    value = settings.get("cell_token_budget", DEFAULT_BUDGET)
+    value = settings.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 100:
         raise ValueError(
-            f"pyproject.toml: tool.monocell.cell_token_budget: expected an integer >= 100, "
-            f"got {value!r}"
+            f"pyproject.toml: tool.monocell.{key}: expected an integer >= 100, got {value!r}"
         )
     return value
 

@@ -44,8 +44,11 @@ def steps(package: str) -> list[Step]:
         Step("format (ruff)", (python, "-m", "ruff", "format", "--check")),
         Step("boundaries (import-linter)", (_tool("lint-imports"),)),
         Step("types (mypy --strict)", (python, "-m", "mypy")),
-        Step("cells (size budget, boundaries)", (python, "-m", package, "cell", "check")),
+        Step(
+            "cells (size budget, boundaries, provenance)", (python, "-m", package, "cell", "check")
+        ),
         Step("contracts (no breaking change)", (python, "-m", package, "contracts", "diff")),
+        Step("behaviour (examples replayed)", (python, "-m", package, "cell", "replay")),
         Step("tests (pytest)", (python, "-m", "pytest", "-q")),
     ]
 

@@ -154,7 +154,8 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
             "migrations/versions/v0001_create_items.py": render(
                 "migrations/versions/v0001_create_items.py.j2"
             ),
-            "README.md": render("README.md.j2"),
+            "SPEC.md": render("SPEC.md.j2"),
+            "examples.toml": render("examples.toml.j2"),
         },
         test_path=project.root / "tests" / "cells" / f"test_{request.name}.py",
         test_text=render("test_cell.py.j2"),

@@ -209,6 +209,11 @@ class CellUnderTest:
         return Cell(name=RECORDER, purpose="Records published events in tests.", events=events)
 
 
+def events_published_by(cell: Cell) -> dict[str, type[Event]]:
+    """The events `cell` may publish, by wire type (what the recorder listens to)."""
+    return {message_type_of(event): event for event in _own_events(cell)}
+
+
 def _own_events(cell: Cell) -> Sequence[type[Event]]:
     """The events the cell may publish: those of the package that declares it.
 
