@@ -49,16 +49,18 @@ async def _run_example(cell: Cell, examples: Examples, example: Example) -> list
             message = decode(step, fields, examples.messages[step.message_type], named)
             before = len(under_test.published)
             outcome: Outcome = {}
-            if isinstance(message, Command):  # load() checked: `send` names a command
-                try:
+            try:
+                if isinstance(message, Command):  # load() checked: `send` names a command
                     reply: Reply = await under_test.send(message)
                     outcome["reply"] = _as_data(reply)
-                except RejectedError as error:
-                    outcome["rejected"] = {"reason": error.reason, "detail": error.detail}
-                except BusError as error:
-                    outcome["error"] = f"{error.code}: {error.detail}"
-            elif isinstance(message, Event):  # load() checked: `deliver` names an event
-                await under_test.deliver(message)
+                elif isinstance(message, Event):  # load() checked: `deliver` names an event
+                    await under_test.deliver(message)
+            except RejectedError as error:
+                outcome["rejected"] = {"reason": error.reason, "detail": error.detail}
+            except BusError as error:
+                outcome["error"] = f"{error.code}: {error.detail}"
+            except TimeoutError as error:  # an event handler that never returns
+                raise ExamplesError(f"{named}: {error}") from None
             outcome["events"] = [_as_data(event) for event in under_test.published[before:]]
             seen.append(outcome)
     return seen
