@@ -37,6 +37,7 @@ import contextlib
 import json
 import logging
 import re
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -472,7 +473,12 @@ async def check_consumer(js: JetStreamContext, shape: ConsumerShape) -> None:
 
 
 async def provision(
-    url: str, wanted: Plan, *, prune: bool = False, timeout: float = 5.0
+    url: str,
+    wanted: Plan,
+    *,
+    prune: bool = False,
+    timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
 ) -> list[str]:
     """Connect to `url` (the ops user), apply `wanted`, disconnect; see `apply_plan`."""
     servers, credentials = connection_options(url)
@@ -482,13 +488,13 @@ async def provision(
         errors.append(error)
 
     try:
-        nc = await nats.connect(
+        nc = await _connect(
             servers,
+            timeout,
             **credentials,
             inbox_prefix=inbox_prefix(credentials),
             name=f"{wanted.events.name.lower()}-provision",
-            connect_timeout=timeout,
-            max_reconnect_attempts=CONNECT_ATTEMPTS,
+            tls=tls,
             reconnect_time_wait=0.5,
             error_cb=record,
         )
@@ -514,6 +520,32 @@ def _timeout_reason(errors: Sequence[Exception], where: str) -> str:
     return f"nats: {where}: JetStream did not answer (is it enabled on the server?)"
 
 
+async def _connect(servers: list[str], connect_timeout: float, **options: Any) -> Client:
+    """`nats.connect`, given up after its attempts even when a TLS handshake fails.
+
+    nats-py retries a failed certificate check forever (it is not counted as a
+    failed attempt), so the first connection is bounded here: an untrusted server
+    or a refused client certificate then fails in one line like any other refusal.
+    """
+    client = Client()
+    bound = CONNECT_ATTEMPTS * (connect_timeout + options.get("reconnect_time_wait", 0.5)) + 1
+    try:
+        await asyncio.wait_for(
+            client.connect(
+                servers,
+                connect_timeout=connect_timeout,  # type: ignore[arg-type]  # nats-py takes seconds as float
+                max_reconnect_attempts=CONNECT_ATTEMPTS,
+                **options,
+            ),
+            timeout=bound,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await client.close()
+        raise
+    return client
+
+
 class NatsTransport:
     """NATS JetStream transport; see the module docstring for subjects and rules."""
 
@@ -527,6 +559,7 @@ class NatsTransport:
         publish_timeout: float = 5.0,
         plan: "Plan | None" = None,
         provision: Literal["check", "auto"] = "check",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """`plan` is what the streams and this process's consumers must look like (by
         default `[bus]`'s defaults and no consumer); `provision` as in `[bus]`: "auto"
@@ -539,6 +572,7 @@ class NatsTransport:
         self.events_stream, self.dead_letter_stream = stream_names(namespace)
         self.plan = plan or plan_for(namespace, BusSettings(ack_wait=self.policy.ack_wait), ())
         self.provision = provision
+        self.tls = tls  # see kernel.bus.nats_tls
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._subscriptions: list[Subscription] = []
@@ -558,13 +592,13 @@ class NatsTransport:
         servers, credentials = connection_options(self.url)
         try:
             self._connect_error = None
-            self._nc = await nats.connect(
+            self._nc = await _connect(
                 servers,
+                self.connect_timeout,
                 **credentials,
                 inbox_prefix=inbox_prefix(credentials),
                 name=self.namespace,
-                connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=CONNECT_ATTEMPTS,
+                tls=self.tls,
                 reconnect_time_wait=0.5,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected,

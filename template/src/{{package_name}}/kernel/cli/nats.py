@@ -21,9 +21,11 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 
 from ..bus import jetstream
+from ..bus.nats_tls import TlsSettingsError, client_context
 from ..config.topology import (
     ENV_PATH,
     NATS_URL,
@@ -78,7 +80,14 @@ def provision(
         )
         raise typer.Exit(2)
     try:
-        lines = asyncio.run(jetstream.provision(target, plan, prune=prune, timeout=timeout))
+        tls = client_context(msgspec.structs.replace(settings.bus, url=target))
+    except TlsSettingsError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        lines = asyncio.run(
+            jetstream.provision(target, plan, prune=prune, timeout=timeout, tls=tls)
+        )
     except UnavailableError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None

@@ -7,6 +7,7 @@
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
     # JetStream (see BusSettings): provision, retention, replicas, max_age,
     # max_msgs, max_bytes, dead_letter_max_msgs
+    # TLS (see kernel/bus/nats_tls.py): tls_ca, tls_cert, tls_key (relative to this file)
 
     [storage]                         # each cell's own database
     data_dir = "data"                 # a SQLite file per cell here (relative to this file)
@@ -21,7 +22,8 @@
 A cell without a table runs in-process. The file is checked strictly: an
 unknown key or cell, or a value of the wrong type, stops the service with one
 line naming the key and what was expected. `<PKG>_BUS_TRANSPORT` and
-`<PKG>_BUS_URL` (PKG = the package name in upper case) override `[bus]`;
+`<PKG>_BUS_URL` (PKG = the package name in upper case) override `[bus]`, as
+`<PKG>_BUS_TLS_CA`, `<PKG>_BUS_TLS_CERT` and `<PKG>_BUS_TLS_KEY` do its TLS files;
 `<PKG>_STORAGE_URL`, `<PKG>_STORAGE_DATA_DIR` and `<PKG>_STORAGE_URL_<CELL>`
 override `[storage]` and a cell's `storage_url` (so passwords stay out of the file).
 """
@@ -43,6 +45,7 @@ PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = PACKAGE.upper()
 ENV_TRANSPORT = f"{ENV_PREFIX}_BUS_TRANSPORT"
 ENV_URL = f"{ENV_PREFIX}_BUS_URL"
+TLS_SETTINGS = ("tls_ca", "tls_cert", "tls_key")
 ENV_PATH = f"{ENV_PREFIX}_TOPOLOGY"
 ENV_STORAGE_URL = f"{ENV_PREFIX}_STORAGE_URL"
 ENV_DATA_DIR = f"{ENV_PREFIX}_STORAGE_DATA_DIR"
@@ -124,6 +127,10 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
     max_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
     dead_letter_max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    # TLS files (PEM), relative to topology.toml; see kernel.bus.nats_tls.
+    tls_ca: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f]*\Z")] = ""
+    tls_cert: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f]*\Z")] = ""
+    tls_key: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f]*\Z")] = ""
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -194,10 +201,15 @@ def load_topology(path: Path, environ: Mapping[str, str] | None = None) -> Topol
     except (OSError, UnicodeDecodeError) as error:
         raise TopologyError(f"{path}: cannot read: {error}") from None
     topology = parse_topology(text, source=str(path), environ=environ)
-    # A relative data directory is relative to the file, not to where a command runs.
-    data_dir = path.parent.absolute() / topology.storage.data_dir
+    # Relative paths are relative to the file, not to where a command runs.
+    here = path.parent.absolute()
+    data_dir = here / topology.storage.data_dir
     storage = msgspec.structs.replace(topology.storage, data_dir=str(data_dir))
-    return msgspec.structs.replace(topology, storage=storage)
+    tls = {
+        name: str(here / value) for name in TLS_SETTINGS if (value := getattr(topology.bus, name))
+    }
+    bus = msgspec.structs.replace(topology.bus, **tls)
+    return msgspec.structs.replace(topology, storage=storage, bus=bus)
 
 
 def parse_topology(
@@ -252,6 +264,14 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
                 f"{ENV_URL}: expected a URL like nats://host:4222, got {redact_url(url)!r}"
             )
         bus = msgspec.structs.replace(bus, url=url)
+    for setting in TLS_SETTINGS:
+        path = environ.get(f"{ENV_PREFIX}_BUS_{setting.upper()}")
+        if path is not None:
+            if any(ord(char) < 32 for char in path):
+                raise TopologyError(
+                    f"{ENV_PREFIX}_BUS_{setting.upper()}: expected a file path, got {path!r}"
+                )
+            bus = msgspec.structs.replace(bus, **{setting: path})
     return _with_storage_overrides(msgspec.structs.replace(topology, bus=bus), environ)
 
 

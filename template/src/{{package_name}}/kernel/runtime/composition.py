@@ -30,6 +30,7 @@ from ..bus import (
     jetstream,
 )
 from ..bus.jetstream import NatsTransport
+from ..bus.nats_tls import client_context
 from ..config.topology import Topology, TopologyError, check_cells
 from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
@@ -111,6 +112,7 @@ def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transpor
             policy=policy,
             plan=jetstream.plan_for(PACKAGE, topology.bus, cells),
             provision=topology.bus.provision,
+            tls=client_context(topology.bus),
         )
     return MemoryTransport(policy)
 
