@@ -17,7 +17,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +33,9 @@ from .endpoint import (
 from .health import ReadinessCheck, bus_ready
 from .layers import (
     Audit,
+    Cors,
+    ExactPaths,
+    Failures,
     RequestId,
     SecurityHeaders,
     SizeLimits,
@@ -109,20 +111,24 @@ def build_app(
                 checks.clear()
                 holder.bus = None
 
-    return Starlette(
+    app = Starlette(
         routes=endpoints,
         middleware=_layers(settings),
-        exception_handlers={Problem: _on_problem, HTTPException: _on_http, Exception: _on_error},
+        exception_handlers={Problem: _on_problem, HTTPException: _on_http},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # no 307 to another URL: exact paths only
+    return app
 
 
 def _layers(settings: GatewaySettings) -> list[Middleware]:
     """The outer layers, outermost first (see `layers`)."""
     stack = [
-        Middleware(TrustedHosts, allowed=settings.allowed_hosts),
         Middleware(RequestId),
+        Middleware(SecurityHeaders, relaxed_paths=[DOCS_PATH] if settings.docs else []),
         Middleware(Audit),
+        Middleware(TrustedHosts, allowed=settings.allowed_hosts),
+        Middleware(ExactPaths),
         Middleware(
             SizeLimits,
             max_body_bytes=settings.max_body_bytes,
@@ -132,14 +138,14 @@ def _layers(settings: GatewaySettings) -> list[Middleware]:
     if settings.cors_origins:
         stack.append(
             Middleware(
-                CORSMiddleware,
+                Cors,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
                 expose_headers=["x-request-id", "retry-after"],
             )
         )
-    stack.append(Middleware(SecurityHeaders, relaxed_paths=[DOCS_PATH] if settings.docs else []))
+    stack.append(Middleware(Failures))
     return stack
 
 
@@ -154,11 +160,6 @@ async def _on_http(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)  # noqa: S101 - registered for HTTPException only
     problem = Problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
     return await _on_problem(request, problem)
-
-
-async def _on_error(request: Request, error: Exception) -> Response:
-    """Anything unexpected: a bare 500 problem; the traceback goes to the log only."""
-    return await _on_problem(request, Problem(500, "unexpected failure; quote the request id"))
 
 
 DOCS_PAGE = """<!doctype html>

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..config.validation import split_message
@@ -104,6 +104,8 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
             body = await request.body()
         except BodyTooLargeError as error:
             raise Problem(413, str(error)) from None
+        except ClientDisconnect:  # gone, or cut off by the read timeout: nobody to answer
+            raise Problem(408, "body: the client did not send it all") from None
         command = _decode(decoder, body)
         key = _idempotency_key(request, principal.subject)
         bus = guards.holder.bus
