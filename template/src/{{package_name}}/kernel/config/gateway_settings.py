@@ -294,7 +294,7 @@ def _explain(message: str) -> tuple[str, str]:
     what, where = split_message(message)
     what = what.replace("Object contains unknown field", "unknown key")
     for pattern, meaning in PATTERN_MEANING.items():
-        what = what.replace(f"matching regex {pattern!r}", meaning)
+        what = what.replace(f"`str` matching regex {pattern!r}", meaning)
     named = re.match(r"^([a-z_.]+): (.*)$", what)
     if named:  # a cross-key check names its key
         return ".".join(part for part in (where, named.group(1)) if part), named.group(2)

@@ -6,8 +6,9 @@ missing or wrong; authorization (`require_scopes`) answers 403 when a known
 caller lacks a scope the route needs. Neither ever echoes the credential.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+
+from starlette.datastructures import Headers
 
 from ..config.gateway_settings import GatewaySettings
 from .keys import find_key
@@ -40,9 +41,15 @@ class Authenticator:
         scheme = "Bearer" if self.verifier is not None else "ApiKey"
         self.challenge = {"WWW-Authenticate": f'{scheme} realm="{realm}"'}
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        presented_key = headers.get(API_KEY_HEADER)
-        authorization = headers.get("authorization", "")
+    async def authenticate(self, headers: Headers) -> Principal:
+        presented_keys = headers.getlist(API_KEY_HEADER)
+        authorizations = headers.getlist("authorization")
+        if len(presented_keys) > 1:
+            raise self._refuse("X-API-Key: expected exactly one value")
+        if len(authorizations) > 1:
+            raise self._refuse("Authorization: expected exactly one value")
+        presented_key = presented_keys[0] if presented_keys else None
+        authorization = authorizations[0] if authorizations else ""
         if presented_key is not None:
             key = find_key(presented_key, self.keys)
             if key is None:
