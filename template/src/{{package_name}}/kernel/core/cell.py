@@ -28,7 +28,7 @@ from .contracts import (
 )
 from .storage import Storage
 
-CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\Z")
 ReplyT = TypeVar("ReplyT", bound=Reply)
 
 
