@@ -68,6 +68,7 @@ def build_app(
     holder = BusHolder()
     guards = Guards(
         authenticator=Authenticator(settings, realm=title),
+        address_limiter=RateLimiter(settings.address_rate_limit, settings.rate_limit_storage),
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
         holder=holder,
         timeout=settings.timeout,

@@ -1,7 +1,8 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """One public command over HTTP: the inner layers, in the order they run.
 
-    authenticate (401) -> rate limit per caller (429) -> scopes (403)
+    rate limit per client address (429) -> authenticate (401)
+    -> rate limit per caller (429) -> scopes (403)
     -> content type (415) -> body (413) -> strict decode (400, 422)
     -> Idempotency-Key (400) -> bus call under the deadline (504; 503 at once
     when the bus is down) -> typed bus errors -> reply (200)
@@ -78,6 +79,7 @@ class Guards:
     """What every command route shares: who may call, how often, and how long to wait."""
 
     authenticator: Authenticator
+    address_limiter: RateLimiter
     rate_limiter: RateLimiter
     holder: BusHolder
     timeout: float
@@ -93,6 +95,9 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
     async def endpoint(request: Request) -> Response:
         record = audit_record(request.scope)
         record.action = route.message_type
+        # Before authentication, so wrong keys and bad tokens cost the sender too.
+        client = request.scope.get("client")
+        await guards.address_limiter.hit(f"address:{client[0] if client else '-'}")
         principal = await guards.authenticator.authenticate(request.headers)
         record.principal = principal.subject
         await guards.rate_limiter.hit(principal.subject)
