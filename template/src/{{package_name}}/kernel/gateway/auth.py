@@ -6,11 +6,10 @@ missing or wrong; authorization (`require_scopes`) answers 403 when a known
 caller lacks a scope the route needs. Neither ever echoes the credential.
 """
 
-from dataclasses import dataclass
-
 from starlette.datastructures import Headers
 
 from ..config.gateway_settings import GatewaySettings
+from ..core.principal import Principal
 from .keys import find_key
 from .problems import Problem
 from .tokens import (
@@ -24,16 +23,8 @@ API_KEY_HEADER = "x-api-key"
 BEARER = "bearer "
 
 
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller: `key:<id>` or `jwt:<sub>`, and what it may do."""
-
-    subject: str
-    scopes: frozenset[str]
-
-
 class Authenticator:
-    """Turns request headers into a `Principal`, or refuses with a `Problem`."""
+    """Turns request headers into a `Principal` (`key:<id>` or `jwt:<sub>`), or a `Problem`."""
 
     def __init__(self, settings: GatewaySettings, realm: str) -> None:
         self.keys = settings.api_keys

@@ -172,9 +172,8 @@ class Audit:
             await self.app(scope, receive, send_and_note)
         finally:
             client = scope.get("client")
-            log_audit(
-                scope["method"], scope["path"], status, client, record, request_id_of(scope), started
-            )
+            request_id = request_id_of(scope)
+            log_audit(scope["method"], scope["path"], status, client, record, request_id, started)
 
 
 def log_audit(

@@ -156,4 +156,3 @@ def _authority(target: bytes) -> bytes | None:
             if authority and b"@" not in authority and b"/" in rest:
                 return authority
     return None
-
