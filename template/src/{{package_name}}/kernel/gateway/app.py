@@ -126,7 +126,11 @@ def _layers(settings: GatewaySettings) -> list[Middleware]:
     """The outer layers, outermost first (see `layers`)."""
     stack = [
         Middleware(RequestId),
-        Middleware(SecurityHeaders, relaxed_paths=[DOCS_PATH] if settings.docs else []),
+        Middleware(
+            SecurityHeaders,
+            relaxed_paths=[DOCS_PATH] if settings.docs else [],
+            docs_script=DOCS_SCRIPT,
+        ),
         Middleware(Audit),
         Middleware(TrustedHosts, allowed=settings.allowed_hosts),
         Middleware(ExactPaths),
@@ -163,17 +167,27 @@ async def _on_http(request: Request, error: Exception) -> Response:
     return await _on_problem(request, problem)
 
 
-DOCS_PAGE = """<!doctype html>
+# Swagger UI pinned to one release, each file checked by the browser against its
+# hash (Subresource Integrity): a changed file on the CDN is refused, not run.
+# To upgrade: `npm pack swagger-ui-dist@<version>` and
+# `openssl dgst -sha384 -binary <file> | base64` for both files.
+SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0"
+SWAGGER_CSS_SRI = "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I"
+SWAGGER_JS_SRI = "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9"
+DOCS_SCRIPT = 'SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});'
+DOCS_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>TITLE API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"
+ integrity="{SWAGGER_CSS_SRI}" crossorigin="anonymous">
 </head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script src="{SWAGGER_UI}/swagger-ui-bundle.js"
+ integrity="{SWAGGER_JS_SRI}" crossorigin="anonymous"></script>
+<script>{DOCS_SCRIPT}</script>
 </body></html>"""
 
 
 def _docs_page(title: str) -> Callable[[Request], Any]:
-    """An interactive page over /openapi.json (Swagger UI from a CDN), only when enabled."""
+    """An interactive page over /openapi.json (pinned Swagger UI), only when enabled."""
     page = DOCS_PAGE.replace("TITLE", html.escape(title))
 
     async def docs(request: Request) -> Response:

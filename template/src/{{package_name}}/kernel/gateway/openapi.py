@@ -161,9 +161,7 @@ REFUSAL_HEADERS: dict[str, dict[str, dict[str, Any]]] = {
             "schema": {"type": "string"},
         }
     },
-    "405": {
-        "Allow": {"description": "The methods this path takes", "schema": {"type": "string"}}
-    },
+    "405": {"Allow": {"description": "The methods this path takes", "schema": {"type": "string"}}},
     "429": {
         "Retry-After": {
             "description": "Seconds to wait before trying again",
