@@ -183,7 +183,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, command_type: type)
         command = decoder.decode(body)
         # msgspec keeps the last of two same-named keys silently; a caller and a proxy
         # could then read different bodies. The stdlib scanner sees them (valid JSON here).
-        json.loads(body, object_pairs_hook=_unique_keys)
+        _check_unique_keys(body)
         return command
     except UnicodeDecodeError:
         raise Problem(400, _NOT_UTF8) from None
@@ -210,9 +210,9 @@ def _decode_integral_floats(body: bytes, command_type: type) -> Any:
     """
     try:
         loose: Any = msgspec.convert(_ints(msgspec.json.decode(body)), command_type)
-        json.loads(body, object_pairs_hook=_unique_keys)
+        _check_unique_keys(body)
         return loose
-    except msgspec.ValidationError as error:
+    except (msgspec.ValidationError, OverflowError) as error:
         raise Problem(422, _explain(str(error)), reason="invalid_body") from None
 
 
@@ -225,6 +225,13 @@ def _ints(value: Any) -> Any:
     if isinstance(value, list):
         return [_ints(item) for item in value]
     return value
+
+
+def _check_unique_keys(body: bytes) -> None:
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):  # a 5000-digit number, or nesting past the limit
+        raise Problem(400, "body: malformed JSON (a number too long or nesting too deep)") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
