@@ -28,9 +28,11 @@ from .core.errors import (
     RejectedError,
     UnavailableError,
 )
+from .core.principal import ANONYMOUS, Principal
 from .core.storage import Storage
 
 __all__ = [
+    "ANONYMOUS",
     "BusError",
     "Cell",
     "Command",
@@ -39,6 +41,7 @@ __all__ = [
     "Event",
     "Message",
     "On",
+    "Principal",
     "Public",
     "RejectedError",
     "Reply",

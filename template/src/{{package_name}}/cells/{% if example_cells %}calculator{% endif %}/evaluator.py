@@ -61,5 +61,8 @@ def _value(node: ast.expr) -> float:
         left, right = _value(node.left), _value(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
             raise InvalidExpressionError(f"exponents are limited to {MAX_EXPONENT}")
-        return BINARY[type(node.op)](left, right)
+        result = BINARY[type(node.op)](left, right)
+        if isinstance(result, complex):  # (-1) ** 0.5: Python answers a complex number
+            raise InvalidExpressionError("the result is not a real number")
+        return result
     raise InvalidExpressionError(f"not allowed in an expression: {type(node).__name__}")

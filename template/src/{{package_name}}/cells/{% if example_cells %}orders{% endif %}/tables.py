@@ -12,6 +12,8 @@ orders = Table(
     "orders",
     metadata,
     Column("order_id", String(32), primary_key=True),
+    # Who placed it (`context.principal.subject`); "" for a caller inside the service.
+    Column("owner", String(200), nullable=False, server_default="", index=True),
     Column("sku", String(64), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("amount_cents", Integer, nullable=False),

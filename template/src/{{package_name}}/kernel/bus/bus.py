@@ -47,6 +47,7 @@ from ..core.errors import (
     UnavailableError,
     UndeclaredError,
 )
+from ..core.principal import ANONYMOUS, Principal
 from . import metrics
 from .codec import (
     ERROR_TYPE,
@@ -149,11 +150,15 @@ class Bus:
         timeout: float | None = None,
         correlation_id: str | None = None,
         idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
+        traceparent: str = "",
     ) -> ReplyT:
         """Deliver `command` to its one handler and return the reply (see module doc).
 
         With an `idempotency_key`, a cell that keeps data answers a repeat of the
-        same command with the first reply instead of running it again.
+        same command with the first reply instead of running it again. The
+        `principal` (who asked) reaches the handler as `context.principal`; a
+        `traceparent` joins the command to the caller's trace.
         """
         if not self._accepting:
             raise UnavailableError("bus: not running")
@@ -161,9 +166,10 @@ class Bus:
             command,
             timeout=timeout,
             correlation_id=correlation_id,
-            traceparent="",
+            traceparent=traceparent,
             source="",
             idempotency_key=idempotency_key,
+            principal=principal,
         )
 
     async def publish(
@@ -195,6 +201,7 @@ class Bus:
         traceparent: str,
         source: str,
         idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> ReplyT:
         """`send` without the running check: handlers may still send while draining."""
         message_type, reply_type, reply_cls = self._reply_type(type(command))
@@ -210,6 +217,7 @@ class Bus:
                 source,
                 deadline=deadline_after(timeout),
                 idempotency_key=idempotency_key,
+                principal=principal,
             )
             metrics.sent(message_type).inc()
             try:
@@ -287,6 +295,7 @@ class Bus:
         message_id: str | None = None,
         deadline: float | None = None,
         idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> Envelope:
         return Envelope.new(
             message_type,
@@ -297,6 +306,7 @@ class Bus:
             message_id=message_id,
             deadline=deadline,
             idempotency_key=idempotency_key,
+            principal=principal,
         )
 
     def _reply_type(self, command_cls: type[Any]) -> tuple[str, str, type[Reply]]:
@@ -319,6 +329,7 @@ class Bus:
             source=f"{self.source}/{cell}",
             message_id=envelope.id,
             idempotency_key=envelope.idempotencykey,
+            principal=envelope.caller,
         )
 
     def _responder(

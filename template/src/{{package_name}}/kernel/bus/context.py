@@ -2,8 +2,9 @@
 """The `Context` a handler receives: the bus, seen from inside one message.
 
 What a handler sends or publishes carries the incoming message's correlation id
-and trace, and a command sent from a handler gets at most the time left before
-the incoming deadline, so one slow hop cannot outlive the request that caused it.
+and trace, a command it sends also the principal who asked, and a command sent
+from a handler gets at most the time left before the incoming deadline, so one
+slow hop cannot outlive the request that caused it.
 
 A handler may send only the commands its cell declares in `Cell.sends` and
 publish only its own cell's events (types named `<cell>.…`). The NATS
@@ -24,6 +25,7 @@ from ..core.contracts import (
     message_type_of,
 )
 from ..core.errors import UndeclaredError
+from ..core.principal import ANONYMOUS, Principal
 from .envelope import remaining
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
@@ -45,6 +47,7 @@ class Dispatcher(Protocol):
         correlation_id: str | None,
         traceparent: str,
         source: str,
+        principal: Principal = ...,
     ) -> ReplyT: ...
 
     async def dispatch_publish(
@@ -66,6 +69,7 @@ class HandlerContext:
         "_cell",
         "_correlation_id",
         "_deadline",
+        "_principal",
         "_sends",
         "_source",
         "_traceparent",
@@ -85,8 +89,10 @@ class HandlerContext:
         source: str,
         message_id: str = "",
         idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> None:
         self._bus = bus
+        self._principal = principal
         self._cell = cell
         self._sends = sends
         self._correlation_id = correlation_id
@@ -105,6 +111,10 @@ class HandlerContext:
     @property
     def correlation_id(self) -> str:
         return self._correlation_id
+
+    @property
+    def principal(self) -> Principal:
+        return self._principal
 
     @property
     def traceparent(self) -> str:
@@ -155,6 +165,7 @@ class HandlerContext:
             correlation_id=self._correlation_id,
             traceparent=self._traceparent,
             source=self._source,
+            principal=self._principal,  # who asked asks on: the next cell can check too
         )
 
     async def publish(self, event: Event, /) -> None:

@@ -5,7 +5,9 @@ Attributes: `id`, `source`, `type` (the message type, e.g. `orders.OrderPlaced.v
 `specversion`, `time`, `datacontenttype`, plus the extensions `traceparent`
 (W3C Trace Context), `correlationid` (one id for everything a request causes),
 `deadline` (when the sender stops waiting, epoch seconds) and, on a command
-that may be retried, `idempotencykey` (the same key twice runs once). CloudEvents
+that may be retried, `idempotencykey` (the same key twice runs once), and on a
+command that came through the gateway `principal` and `scopes` (who asked,
+space-separated scopes; see `core.principal`). CloudEvents
 extension names are lowercase letters and digits only, hence `correlationid`.
 
 On NATS the envelope uses the CloudEvents binary content mode: each attribute
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 import msgspec
 
 from ..core.errors import SerializationError
+from ..core.principal import ANONYMOUS, Principal
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"
@@ -43,6 +46,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     datacontenttype: str = JSON
     deadline: float | None = None
     idempotencykey: str = ""
+    principal: str = ""
+    scopes: str = ""  # space-separated, sorted
 
     @classmethod
     def new(
@@ -56,6 +61,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
         message_id: str | None = None,
         deadline: float | None = None,
         idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> "Envelope":
         """A message about to be sent: a fresh id (unless given), now as its time, and
         its own id as the correlation id when it starts a conversation."""
@@ -69,8 +75,17 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
             traceparent=traceparent,
             deadline=deadline,
             idempotencykey=idempotency_key,
+            principal=principal.subject,
+            scopes=" ".join(sorted(principal.scopes)) if principal.subject else "",
             data=data,
         )
+
+    @property
+    def caller(self) -> Principal:
+        """Who asked (`ANONYMOUS` when the message did not come through the gateway)."""
+        if not self.principal:
+            return ANONYMOUS
+        return Principal(self.principal, frozenset(self.scopes.split()))
 
     def to_headers(self) -> dict[str, str]:
         """The binary-mode headers (`ce-*` and `Content-Type`) of this envelope."""
@@ -88,6 +103,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
             headers["ce-deadline"] = repr(self.deadline)
         if self.idempotencykey:
             headers["ce-idempotencykey"] = self.idempotencykey
+        if self.principal:
+            headers["ce-principal"] = self.principal
+            headers["ce-scopes"] = self.scopes
         return headers
 
     @classmethod
@@ -120,6 +138,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
             traceparent=headers.get("ce-traceparent", ""),
             deadline=deadline,
             idempotencykey=headers.get("ce-idempotencykey", ""),
+            principal=headers.get("ce-principal", ""),
+            scopes=headers.get("ce-scopes", ""),
             data=data,
         )
 

@@ -20,7 +20,7 @@ from ..gateway.routes import RouteError
 from ..runtime.composition import build_transport, check_storage
 from ..runtime.logs import configure_logging
 from ..runtime.metrics_endpoint import serve_metrics
-from ..runtime.serve import APP_FACTORY, load_service
+from ..runtime.serve import APP_FACTORY, load_service, uvicorn_options
 from ..sandbox.placement import preflight
 from ..storage import StorageError
 
@@ -101,18 +101,7 @@ def serve(
     if metrics_port is not None:
         serve_metrics(metrics_port)
     uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # the gateway writes its own audit line per request
-        server_header=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(service.topology.bus.drain_timeout) + 1,
+        APP_FACTORY, factory=True, **uvicorn_options(settings, service.topology.bus.drain_timeout)
     )
 
 

@@ -9,9 +9,12 @@
     max_body_bytes = 65536
     max_header_bytes = 8192
     cors_origins = []                  # closed by default
-    rate_limit = "20/second"           # per client, `limits` notation, one limit
+    rate_limit = "20/second"           # per authenticated caller, `limits` notation, one limit
+    address_rate_limit = "100/second"  # per client address, before authentication
     rate_limit_storage = "memory://"   # where the counts live (see `ratelimit`)
     timeout = 5.0                      # deadline of the bus call, seconds
+    read_timeout = 10.0                # seconds a client has to send the headers, then the body
+    trusted_proxies = []               # proxies whose X-Forwarded-For is believed (none)
     docs = false                       # interactive docs page at /docs
 
     [[gateway.api_keys]]               # keys are stored hashed: `<cli> gateway hash-key`
@@ -35,6 +38,7 @@ A bad value stops start-up with one line naming the key (or the variable it
 came from) and what was expected.
 """
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -53,13 +57,23 @@ from .validation import split_message
 PACKAGE = __package__.partition(".")[0]
 ENV_PREFIX = f"{PACKAGE.upper()}_GATEWAY_"
 
-HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$"
-ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
-KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
-NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+# msgspec checks a pattern with `re.search`: `\Z` (not `$`, which also matches
+# before a trailing newline) ends each one.
+HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])\Z"
+ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z"
+KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}\Z"
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}\Z"
 # The storages `storage_from_string` knows, by scheme (not re-exported in its type hints).
 STORAGE_SCHEMES: Mapping[str, type] = limits.storage.SCHEMES  # type: ignore[attr-defined]
-JWKS_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*)?$"
+JWKS_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*)?\Z"
+# What each pattern means, for messages (a raw regex helps nobody).
+PATTERN_MEANING = {
+    HOST_PATTERN: "a host name, '*.' + a domain, '*', or a bracketed IPv6 address",
+    ORIGIN_PATTERN: "an origin like 'https://app.example' (scheme, host, optional port)",
+    KEY_HASH_PATTERN: "'sha256:' and 64 lowercase hex digits (`gateway hash-key` prints it)",
+    NAME_PATTERN: "1 to 64 of A-Z a-z 0-9 _ . : -",
+    JWKS_URL_PATTERN: "an https:// URL, or http:// to 127.0.0.1, localhost or [::1]",
+}
 
 # Asymmetric algorithms first; "none" is not in the list, so it cannot be configured.
 Algorithm = Literal[
@@ -112,8 +126,11 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 8 * 1024
     cors_origins: tuple[Annotated[str, msgspec.Meta(pattern=ORIGIN_PATTERN)], ...] = ()
     rate_limit: str = "20/second"
+    address_rate_limit: str = "100/second"
     rate_limit_storage: str = "memory://"
     timeout: Seconds = 5.0
+    read_timeout: Seconds = 10.0
+    trusted_proxies: tuple[str, ...] = ()
     docs: bool = False
     api_keys: tuple[ApiKey, ...] = ()
     jwt: JwtSettings | None = None
@@ -121,6 +138,9 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     def __post_init__(self) -> None:
         """Checks that span keys or need a library; msgspec has checked each value."""
         _check_rate_limit(self.rate_limit)
+        _check_rate_limit(self.address_rate_limit, "address_rate_limit")
+        for proxy in self.trusted_proxies:
+            _check_proxy(proxy)
         _check_storage(self.rate_limit_storage)
         ids = [key.id for key in self.api_keys]
         duplicate = next((key_id for key_id in ids if ids.count(key_id) > 1), None)
@@ -130,17 +150,30 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
             _check_jwt(self.jwt)
 
 
-def _check_rate_limit(rate: str) -> None:
+def _check_rate_limit(rate: str, key: str = "rate_limit") -> None:
     """Exactly one limit of at least one request: the limiter enforces one, and 0 refuses all."""
     expected = f"expected one rate like '20/second' or '1000/hour', got {rate[:40]!r}"
+    if rate != rate.strip():  # `limits` parses with `$`: "20/second\n" would pass
+        raise ValueError(f"{key}: {expected} (no surrounding spaces or newlines)")
     try:
         items = limits.parse_many(rate)
     except ValueError:  # also an amount too long for int()
-        raise ValueError(f"rate_limit: {expected}") from None
+        raise ValueError(f"{key}: {expected}") from None
     if len(items) != 1:
-        raise ValueError(f"rate_limit: {expected} (one limit only)")
+        raise ValueError(f"{key}: {expected} (one limit only)")
     if items[0].amount < 1:
-        raise ValueError(f"rate_limit: {expected} (at least 1 request)")
+        raise ValueError(f"{key}: {expected} (at least 1 request)")
+
+
+def _check_proxy(proxy: str) -> None:
+    """An address or network (CIDR) of a proxy whose X-Forwarded-For is believed."""
+    try:
+        ipaddress.ip_network(proxy)
+    except ValueError:
+        raise ValueError(
+            f"trusted_proxies: expected addresses or networks like '10.0.0.5' or "
+            f"'10.0.0.0/8', got {proxy[:60]!r}"
+        ) from None
 
 
 def _check_storage(uri: str) -> None:
@@ -260,6 +293,8 @@ def _explain(message: str) -> tuple[str, str]:
     """Split msgspec's `<what> - at `$.a.b`` into the key `a.b` and `<what>`."""
     what, where = split_message(message)
     what = what.replace("Object contains unknown field", "unknown key")
+    for pattern, meaning in PATTERN_MEANING.items():
+        what = what.replace(f"`str` matching regex {pattern!r}", meaning)
     named = re.match(r"^([a-z_.]+): (.*)$", what)
     if named:  # a cross-key check names its key
         return ".".join(part for part in (where, named.group(1)) if part), named.group(2)

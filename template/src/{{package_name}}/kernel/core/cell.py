@@ -26,9 +26,10 @@ from .contracts import (
     message_type_of,
     reply_type_of,
 )
+from .principal import Principal
 from .storage import Storage
 
-CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\Z")
 ReplyT = TypeVar("ReplyT", bound=Reply)
 
 
@@ -50,11 +51,15 @@ class Context(Protocol):
     also records the message as handled and the events `publish` announces
     (they reach the bus once it commits). `remaining` is the seconds left
     before the sender stops waiting (None for events). `state` is what the
-    cell's `lifespan` yielded (None without one).
+    cell's `lifespan` yielded (None without one). `principal` is who asked:
+    the caller the gateway authenticated, or `ANONYMOUS` (see `core.principal`).
     """
 
     @property
     def correlation_id(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal: ...
 
     @property
     def session(self) -> AsyncSession: ...

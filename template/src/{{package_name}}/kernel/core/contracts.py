@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-MESSAGE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*\.v[1-9][0-9]*$")
-_VERSIONED_NAME = re.compile(r"^(?P<name>[A-Z][A-Za-z0-9]*?)V(?P<version>[1-9][0-9]*)$")
+MESSAGE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*\.v[1-9][0-9]*\Z")
+_VERSIONED_NAME = re.compile(r"^(?P<name>[A-Z][A-Za-z0-9]*?)V(?P<version>[1-9][0-9]*)\Z")
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -26,7 +26,7 @@ from ..core.cell import Risk
 from ..core.contracts import Message
 from . import snapshot
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 RESERVED = {"app", "cells", "kernel", "tests", "probe"}
 SKELETON = Path(__file__).parent / "skeleton"
 

@@ -38,6 +38,7 @@ from ..config.topology import Topology
 from ..core.cell import Cell, Context
 from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_of
 from ..core.errors import BusError, HandlerFailedError
+from ..core.principal import ANONYMOUS, Principal
 from ..runtime.composition import running
 from ..sandbox.placement import locate, own_events
 from ..sandbox.pool import SandboxRefusedError
@@ -129,14 +130,23 @@ class CellUnderTest:
     ) -> None:
         await self._stack.aclose()
 
-    async def send(self, command: Command[ReplyT], *, idempotency_key: str = "") -> ReplyT:
+    async def send(
+        self,
+        command: Command[ReplyT],
+        *,
+        idempotency_key: str = "",
+        principal: Principal = ANONYMOUS,
+    ) -> ReplyT:
         """Send `command` to the cell; return its reply once all it set off is handled.
 
-        When a fake failed, its own error is raised (the bus only reports that the
-        handler failed).
+        `principal` is who asks, as the gateway would pass an authenticated caller
+        (`Principal("key:ci", frozenset({"orders:read"}))`). When a fake failed,
+        its own error is raised (the bus only reports that the handler failed).
         """
         try:
-            reply = await self._bus.send(command, idempotency_key=idempotency_key)
+            reply = await self._bus.send(
+                command, idempotency_key=idempotency_key, principal=principal
+            )
         except HandlerFailedError as error:
             fake_error, self._fake_error = self._fake_error, None
             if fake_error is not None:

@@ -1,10 +1,12 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The HTTP gateway (the DMZ): the only way in from outside.
 
-Routes exist only for commands a cell marks `Public`. Each request passes, in
-order: host allowlist, request id, audit, size limits, CORS, security headers
-(`layers`), then authentication, rate limit, scopes, strict decoding and the
-bus call under a deadline (`endpoint`). Refusals are problem+json
+Routes exist only for commands a cell marks `Public`. `serve` reads each
+request through `protocol` (bounded head, read timeouts); then it passes, in
+order: request id, security headers, audit, Host, exact paths, size limits,
+CORS (`layers`), then the per-address rate limit, authentication, the
+per-caller rate limit, scopes, strict decoding and the bus call under a
+deadline, carrying the caller's principal and trace (`endpoint`). Refusals are problem+json
 (`problems`). `openapi` derives the OpenAPI 3.1 document from the contracts,
 `settings` reads the `[gateway]` table, `serve` runs it under uvicorn.
 """

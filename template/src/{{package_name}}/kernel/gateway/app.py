@@ -17,7 +17,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +33,9 @@ from .endpoint import (
 from .health import ReadinessCheck, bus_ready
 from .layers import (
     Audit,
+    Cors,
+    ExactPaths,
+    Failures,
     RequestId,
     SecurityHeaders,
     SizeLimits,
@@ -66,6 +68,7 @@ def build_app(
     holder = BusHolder()
     guards = Guards(
         authenticator=Authenticator(settings, realm=title),
+        address_limiter=RateLimiter(settings.address_rate_limit, settings.rate_limit_storage),
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
         holder=holder,
         timeout=settings.timeout,
@@ -109,20 +112,28 @@ def build_app(
                 checks.clear()
                 holder.bus = None
 
-    return Starlette(
+    app = Starlette(
         routes=endpoints,
         middleware=_layers(settings),
-        exception_handlers={Problem: _on_problem, HTTPException: _on_http, Exception: _on_error},
+        exception_handlers={Problem: _on_problem, HTTPException: _on_http},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # no 307 to another URL: exact paths only
+    return app
 
 
 def _layers(settings: GatewaySettings) -> list[Middleware]:
     """The outer layers, outermost first (see `layers`)."""
     stack = [
-        Middleware(TrustedHosts, allowed=settings.allowed_hosts),
         Middleware(RequestId),
+        Middleware(
+            SecurityHeaders,
+            relaxed_paths=[DOCS_PATH] if settings.docs else [],
+            docs_script=DOCS_SCRIPT,
+        ),
         Middleware(Audit),
+        Middleware(TrustedHosts, allowed=settings.allowed_hosts),
+        Middleware(ExactPaths),
         Middleware(
             SizeLimits,
             max_body_bytes=settings.max_body_bytes,
@@ -132,14 +143,14 @@ def _layers(settings: GatewaySettings) -> list[Middleware]:
     if settings.cors_origins:
         stack.append(
             Middleware(
-                CORSMiddleware,
+                Cors,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
                 expose_headers=["x-request-id", "retry-after"],
             )
         )
-    stack.append(Middleware(SecurityHeaders, relaxed_paths=[DOCS_PATH] if settings.docs else []))
+    stack.append(Middleware(Failures))
     return stack
 
 
@@ -156,22 +167,27 @@ async def _on_http(request: Request, error: Exception) -> Response:
     return await _on_problem(request, problem)
 
 
-async def _on_error(request: Request, error: Exception) -> Response:
-    """Anything unexpected: a bare 500 problem; the traceback goes to the log only."""
-    return await _on_problem(request, Problem(500, "unexpected failure; quote the request id"))
-
-
-DOCS_PAGE = """<!doctype html>
+# Swagger UI pinned to one release, each file checked by the browser against its
+# hash (Subresource Integrity): a changed file on the CDN is refused, not run.
+# To upgrade: `npm pack swagger-ui-dist@<version>` and
+# `openssl dgst -sha384 -binary <file> | base64` for both files.
+SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0"
+SWAGGER_CSS_SRI = "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I"
+SWAGGER_JS_SRI = "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9"
+DOCS_SCRIPT = 'SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});'
+DOCS_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>TITLE API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"
+ integrity="{SWAGGER_CSS_SRI}" crossorigin="anonymous">
 </head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script src="{SWAGGER_UI}/swagger-ui-bundle.js"
+ integrity="{SWAGGER_JS_SRI}" crossorigin="anonymous"></script>
+<script>{DOCS_SCRIPT}</script>
 </body></html>"""
 
 
 def _docs_page(title: str) -> Callable[[Request], Any]:
-    """An interactive page over /openapi.json (Swagger UI from a CDN), only when enabled."""
+    """An interactive page over /openapi.json (pinned Swagger UI), only when enabled."""
     page = DOCS_PAGE.replace("TITLE", html.escape(title))
 
     async def docs(request: Request) -> Response:

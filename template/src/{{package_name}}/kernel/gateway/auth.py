@@ -6,10 +6,10 @@ missing or wrong; authorization (`require_scopes`) answers 403 when a known
 caller lacks a scope the route needs. Neither ever echoes the credential.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from starlette.datastructures import Headers
 
 from ..config.gateway_settings import GatewaySettings
+from ..core.principal import Principal
 from .keys import find_key
 from .problems import Problem
 from .tokens import (
@@ -23,16 +23,8 @@ API_KEY_HEADER = "x-api-key"
 BEARER = "bearer "
 
 
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller: `key:<id>` or `jwt:<sub>`, and what it may do."""
-
-    subject: str
-    scopes: frozenset[str]
-
-
 class Authenticator:
-    """Turns request headers into a `Principal`, or refuses with a `Problem`."""
+    """Turns request headers into a `Principal` (`key:<id>` or `jwt:<sub>`), or a `Problem`."""
 
     def __init__(self, settings: GatewaySettings, realm: str) -> None:
         self.keys = settings.api_keys
@@ -40,9 +32,15 @@ class Authenticator:
         scheme = "Bearer" if self.verifier is not None else "ApiKey"
         self.challenge = {"WWW-Authenticate": f'{scheme} realm="{realm}"'}
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        presented_key = headers.get(API_KEY_HEADER)
-        authorization = headers.get("authorization", "")
+    async def authenticate(self, headers: Headers) -> Principal:
+        presented_keys = headers.getlist(API_KEY_HEADER)
+        authorizations = headers.getlist("authorization")
+        if len(presented_keys) > 1:
+            raise self._refuse("X-API-Key: expected exactly one value")
+        if len(authorizations) > 1:
+            raise self._refuse("Authorization: expected exactly one value")
+        presented_key = presented_keys[0] if presented_keys else None
+        authorization = authorizations[0] if authorizations else ""
         if presented_key is not None:
             key = find_key(presented_key, self.keys)
             if key is None:

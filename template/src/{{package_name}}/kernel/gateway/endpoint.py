@@ -1,7 +1,8 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """One public command over HTTP: the inner layers, in the order they run.
 
-    authenticate (401) -> rate limit per caller (429) -> scopes (403)
+    rate limit per client address (429) -> authenticate (401)
+    -> rate limit per caller (429) -> scopes (403)
     -> content type (415) -> body (413) -> strict decode (400, 422)
     -> Idempotency-Key (400) -> bus call under the deadline (504; 503 at once
     when the bus is down) -> typed bus errors -> reply (200)
@@ -14,11 +15,13 @@ Each refusal is a `Problem`; the decision and the caller are written on the
 request's audit record, which the audit layer logs once the response is sent.
 """
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..config.validation import split_message
@@ -30,6 +33,7 @@ from ..core.errors import (
     RejectedError,
     UnavailableError,
 )
+from ..core.principal import Principal
 from .auth import Authenticator, require_scopes
 from .layers import BodyTooLargeError, audit_record, request_id_of
 from .problems import Problem
@@ -48,6 +52,12 @@ REJECTION_STATUS = {
     "idempotency_key_reused": 422,
 }
 IDEMPOTENCY_KEY = "idempotency-key"
+TRACEPARENT = "traceparent"
+# W3C Trace Context: version-traceid-parentid-flags, lowercase hex; version 00 has no more.
+TRACEPARENT_PATTERN = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})"
+    r"-(?P<flags>[0-9a-f]{2})(?P<more>-[\x21-\x7e]*)?"
+)
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -64,6 +74,8 @@ class Sender(Protocol):
         timeout: float | None = None,  # noqa: ASYNC109 - the deadline travels with the message
         correlation_id: str | None = None,
         idempotency_key: str = "",
+        principal: Principal = ...,
+        traceparent: str = "",
     ) -> ReplyT: ...
 
 
@@ -78,6 +90,7 @@ class Guards:
     """What every command route shares: who may call, how often, and how long to wait."""
 
     authenticator: Authenticator
+    address_limiter: RateLimiter
     rate_limiter: RateLimiter
     holder: BusHolder
     timeout: float
@@ -93,6 +106,9 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
     async def endpoint(request: Request) -> Response:
         record = audit_record(request.scope)
         record.action = route.message_type
+        # Before authentication, so wrong keys and bad tokens cost the sender too.
+        client = request.scope.get("client")
+        await guards.address_limiter.hit(f"address:{client[0] if client else '-'}")
         principal = await guards.authenticator.authenticate(request.headers)
         record.principal = principal.subject
         await guards.rate_limiter.hit(principal.subject)
@@ -104,7 +120,9 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
             body = await request.body()
         except BodyTooLargeError as error:
             raise Problem(413, str(error)) from None
-        command = _decode(decoder, body)
+        except ClientDisconnect:  # gone, or cut off by the read timeout: nobody to answer
+            raise Problem(408, "body: the client did not send it all") from None
+        command = _decode(decoder, body, route.command)
         key = _idempotency_key(request, principal.subject)
         bus = guards.holder.bus
         if bus is None:
@@ -115,6 +133,8 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
                 timeout=guards.timeout,
                 correlation_id=request_id_of(request.scope),
                 idempotency_key=key,
+                principal=principal,
+                traceparent=_traceparent(request),
             )
         except BusError as error:
             raise _bus_problem(error) from None
@@ -122,6 +142,20 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         return Response(_encoder.encode(reply), media_type=JSON)
 
     return endpoint
+
+
+def _traceparent(request: Request) -> str:
+    """The caller's W3C `traceparent`, when well-formed; "" (a new trace) otherwise."""
+    values = request.headers.getlist(TRACEPARENT)
+    if len(values) != 1:
+        return ""
+    match = TRACEPARENT_PATTERN.fullmatch(values[0])
+    if match is None or match["version"] == "ff" or (match["version"] == "00" and match["more"]):
+        return ""
+    if set(match["trace"]) == {"0"} or set(match["parent"]) == {"0"}:
+        return ""
+    # Carried on as version 00, the only one this service speaks.
+    return f"00-{match['trace']}-{match['parent']}-{match['flags']}"
 
 
 def _idempotency_key(request: Request, subject: str) -> str:
@@ -143,13 +177,19 @@ def _idempotency_key(request: Request, subject: str) -> str:
     return f"{len(subject)}:{subject}:{key}"
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, command_type: type) -> Any:
     """Strict decoding: 400 for bytes that are not JSON, 422 naming the field otherwise."""
     try:
-        return decoder.decode(body)
+        command = decoder.decode(body)
+        # msgspec keeps the last of two same-named keys silently; a caller and a proxy
+        # could then read different bodies. The stdlib scanner sees them (valid JSON here).
+        _check_unique_keys(body)
+        return command
     except UnicodeDecodeError:
         raise Problem(400, _NOT_UTF8) from None
     except msgspec.ValidationError as error:
+        if "got `float`" in str(error):  # perhaps 207.0 for an integer: JSON Schema allows it
+            return _decode_integral_floats(body, command_type)
         raise Problem(422, _explain(str(error)), reason="invalid_body") from None
     except msgspec.DecodeError as error:
         # msgspec >= 0.23 reports bad UTF-8 as a DecodeError; the check costs
@@ -160,6 +200,46 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
 
 
 _NOT_UTF8 = "body: expected UTF-8 encoded JSON"
+
+
+def _decode_integral_floats(body: bytes, command_type: type) -> Any:
+    """Decode again with 207.0 read as 207, as the OpenAPI document's `integer` promises.
+
+    Only on the error path, so a well-typed body costs nothing more; any other
+    coercion (a string for a number) is still refused.
+    """
+    try:
+        loose: Any = msgspec.convert(_ints(msgspec.json.decode(body)), command_type)
+        _check_unique_keys(body)
+        return loose
+    except (msgspec.ValidationError, OverflowError) as error:
+        raise Problem(422, _explain(str(error)), reason="invalid_body") from None
+
+
+def _ints(value: Any) -> Any:
+    """`value` with every float that has no fraction turned into an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_ints(item) for item in value]
+    return value
+
+
+def _check_unique_keys(body: bytes) -> None:
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):  # a 5000-digit number, or nesting past the limit
+        raise Problem(400, "body: malformed JSON (a number too long or nesting too deep)") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise Problem(400, f"body: the key {twice[:64]!r} appears twice in one object")
+    return dict(pairs)
 
 
 def _is_utf8(body: bytes) -> bool:

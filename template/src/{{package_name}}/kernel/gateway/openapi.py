@@ -3,7 +3,10 @@
 
 Schemas come from msgspec (JSON Schema 2020-12, which OpenAPI 3.1 uses as is),
 so the document cannot drift from what the gateway decodes. Every status a
-route can answer is listed, refusals included, each with the problem schema.
+route can answer is listed, refusals included, each with the problem schema
+and the headers it carries (X-Request-ID always; WWW-Authenticate, Retry-After,
+Allow where they apply). Schemas are named `<cell>.<Class>`, so two cells may
+each have a class of the same name.
 """
 
 from collections.abc import Sequence
@@ -20,6 +23,8 @@ REF = "#/components/schemas/{name}"
 # Every route, including the health endpoints, may answer these.
 COMMON_REFUSALS = {
     "400": "The Host header is not served, or the request is malformed",
+    "405": "The method is not allowed on this path; see Allow",
+    "408": "The request was not received in time",
     "431": "The request headers are too large",
     "500": "Unexpected failure (the request id is in the service's logs)",
 }
@@ -37,7 +42,7 @@ COMMAND_REFUSALS = {
     "415": "The body is not application/json",
     "422": "The body does not match the command's contract (unknown field, wrong type), "
     "or the Idempotency-Key was used with another body",
-    "429": "Too many requests from this caller; see Retry-After",
+    "429": "Too many requests from this caller or address; see Retry-After",
     "502": "The cell failed while handling the command",
     "503": "No cell can take the command now; see Retry-After",
     "504": "The cell did not answer before the deadline",
@@ -48,10 +53,13 @@ def openapi_document(
     routes: Sequence[CommandRoute], settings: GatewaySettings, *, title: str, version: str
 ) -> dict[str, Any]:
     """The whole document, as a JSON-ready dict."""
-    types: list[Any] = [ProblemBody]
-    for route in routes:
-        types += [route.command, route.reply]
-    _, schemas = msgspec.json.schema_components(types, ref_template=REF)
+    _, schemas = msgspec.json.schema_components([ProblemBody], ref_template=REF)
+    for cell in dict.fromkeys(route.cell for route in routes):
+        types = [kind for r in routes if r.cell == cell for kind in (r.command, r.reply)]
+        # Named per cell: msgspec names by class, and two cells may share a class name.
+        template = REF.format(name=f"{cell}.{{name}}")
+        _, named = msgspec.json.schema_components(types, ref_template=template)
+        schemas.update({f"{cell}.{name}": schema for name, schema in named.items()})
     security_schemes: dict[str, Any] = {
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     }
@@ -101,12 +109,13 @@ def _operation(route: CommandRoute, schemes: list[str]) -> dict[str, Any]:
         "parameters": [IDEMPOTENCY_KEY],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _ref(route.command)}},
+            "content": {"application/json": {"schema": _ref(route.cell, route.command)}},
         },
         "responses": {
             "200": {
                 "description": route.reply.__doc__ or "The reply",
-                "content": {"application/json": {"schema": _ref(route.reply)}},
+                "headers": {"X-Request-ID": REQUEST_ID_HEADER},
+                "content": {"application/json": {"schema": _ref(route.cell, route.reply)}},
             },
             **_problems(COMMAND_REFUSALS),
         },
@@ -124,6 +133,7 @@ def _health(name: str, summary: str, *, can_fail: bool = False) -> dict[str, Any
         "responses": {
             "200": {
                 "description": summary,
+                "headers": {"X-Request-ID": REQUEST_ID_HEADER},
                 "content": {
                     "application/json": {
                         "schema": {
@@ -139,10 +149,45 @@ def _health(name: str, summary: str, *, can_fail: bool = False) -> dict[str, Any
     }
 
 
+REQUEST_ID_HEADER: dict[str, Any] = {
+    "description": "The request's id: the caller's X-Request-ID if sane, else a new one",
+    "schema": {"type": "string"},
+}
+# Headers a refusal carries besides X-Request-ID.
+REFUSAL_HEADERS: dict[str, dict[str, dict[str, Any]]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with (RFC 9110)",
+            "schema": {"type": "string"},
+        }
+    },
+    "405": {"Allow": {"description": "The methods this path takes", "schema": {"type": "string"}}},
+    "429": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "503": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
 def _problems(statuses: dict[str, str]) -> dict[str, Any]:
     problem = {MEDIA_TYPE: {"schema": {"$ref": REF.format(name="ProblemBody")}}}
-    return {status: {"description": text, "content": problem} for status, text in statuses.items()}
+    return {
+        status: {
+            "description": text,
+            "headers": {"X-Request-ID": REQUEST_ID_HEADER, **REFUSAL_HEADERS.get(status, {})},
+            "content": problem,
+        }
+        for status, text in statuses.items()
+    }
 
 
-def _ref(cls: type) -> dict[str, str]:
-    return {"$ref": REF.format(name=cls.__name__)}
+def _ref(cell: str, cls: type) -> dict[str, str]:
+    return {"$ref": REF.format(name=f"{cell}.{cls.__name__}")}

@@ -46,17 +46,21 @@ class Problem(Exception):  # noqa: N818 - the name RFC 9457 gives it
 _encoder = msgspec.json.Encoder()
 
 
-def problem_response(problem: Problem, request_id: str = "") -> Response:
-    """The HTTP response for a problem."""
-    body = ProblemBody(
+def problem_body(problem: Problem, request_id: str = "") -> ProblemBody:
+    """The problem document for a problem."""
+    return ProblemBody(
         title=HTTPStatus(problem.status).phrase,
         status=problem.status,
         detail=problem.detail,
         request_id=request_id,
         reason=problem.reason,
     )
+
+
+def problem_response(problem: Problem, request_id: str = "") -> Response:
+    """The HTTP response for a problem."""
     return Response(
-        _encoder.encode(body),
+        _encoder.encode(problem_body(problem, request_id)),
         status_code=problem.status,
         headers=problem.headers,
         media_type=MEDIA_TYPE,

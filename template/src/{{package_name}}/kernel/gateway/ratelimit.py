@@ -1,7 +1,10 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """Rate limits per caller with `limits`: over the rate answers 429 with Retry-After.
 
-The key is the authenticated subject, so one caller cannot starve another.
+Two limits: per client address before authentication (so wrong keys and bad
+tokens are limited too), then per authenticated subject, so one caller cannot
+starve another. Behind a proxy the address is the proxy's unless
+`trusted_proxies` names it.
 The storage is this process's memory (each worker counts on its own). Other
 `limits` storages (redis://, memcached://...) need a client library this service
 does not install: `rate_limit_storage` refuses them at start-up until it is added.
@@ -26,7 +29,7 @@ class RateLimiter:
         self.limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, caller: str) -> None:
-        """Count one request of `caller`; raise a 429 `Problem` when over the rate."""
+        """Count one request of `caller` (`address:...` or a subject); 429 when over the rate."""
         if await self.limiter.hit(self.item, caller):
             return
         stats = await self.limiter.get_window_stats(self.item, caller)

@@ -7,9 +7,11 @@ are never written twice. Conflicting or malformed declarations stop start-up.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from ..core.cell import Cell
 from ..core.contracts import (
@@ -20,7 +22,7 @@ from ..core.contracts import (
 )
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
-PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")
+PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+\Z")
 # Paths the gateway serves itself; a cell cannot take them.
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 
@@ -62,6 +64,12 @@ def route_table(cells: Sequence[Cell]) -> tuple[CommandRoute, ...]:
                     f"{where}: path must be lowercase segments like /orders/status and not "
                     f"one of {', '.join(sorted(RESERVED_PATHS))}, got {public.path!r}"
                 )
+            loose = next(_loose_patterns(msgspec.json.schema(public.command)), None)
+            if loose is not None:
+                raise RouteError(
+                    f"{where}: pattern {loose!r} ends in `$`, which also matches before a "
+                    "trailing newline (msgspec uses re.search); end it with `\\Z`"
+                )
             other = taken.setdefault((method, public.path), where)
             if other != where:
                 raise RouteError(f"{where}: {method} {public.path} is already taken by {other}")
@@ -78,3 +86,17 @@ def route_table(cells: Sequence[Cell]) -> tuple[CommandRoute, ...]:
                 )
             )
     return tuple(routes)
+
+
+def _loose_patterns(schema: Any) -> Iterator[str]:
+    """The `pattern`s in a JSON Schema that end in an unescaped `$`."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                if value.endswith("$") and not value.endswith("\\$"):
+                    yield value
+            else:
+                yield from _loose_patterns(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _loose_patterns(item)

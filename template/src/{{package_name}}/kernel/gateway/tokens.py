@@ -56,6 +56,8 @@ class TokenVerifier:
             raise KeySetUnavailableError(str(error)) from None
         except jwt.ExpiredSignatureError:
             raise TokenError("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError("the token is not valid yet (nbf or iat in the future)") from None
         except jwt.InvalidAudienceError:
             raise TokenError("the token is not meant for this service (aud)") from None
         except jwt.InvalidIssuerError:
@@ -66,6 +68,10 @@ class TokenVerifier:
             raise TokenError("the token is signed with an algorithm not accepted here") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise TokenError("the token is malformed or its signature does not match") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            # An empty subject would make every such token one shared caller.
+            raise TokenError("the token's 'sub' claim is empty")
         return claims
 
 

@@ -48,7 +48,7 @@ from ..core.contracts import message_type_of
 
 OPS_USER = "ops"
 PASSWORD_RULE = "16 to 128 letters, digits or '_', starting with a letter"  # noqa: S105
-_SAFE_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{15,127}$")
+_SAFE_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{15,127}\Z")
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 

@@ -7,11 +7,13 @@ httptools) calls `create_app` in each worker process. SIGTERM stops taking
 connections, lets in-flight requests finish and drains the bus.
 """
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -21,6 +23,7 @@ from ..config.topology import ENV_PATH, Topology, load_topology
 from ..core.cell import Cell
 from ..gateway.app import build_app
 from ..gateway.health import bus_ready
+from ..gateway.protocol import GatewayProtocol
 from ..gateway.routes import route_table
 from ..sandbox.readiness import sandbox_ready
 from .composition import hosted_cells, running, unsandboxed_high_risk
@@ -59,6 +62,35 @@ def load_service(
     hosted = hosted_cells(topology, cells, role="serve", source=str(path))
     route_table(cells)
     return Service(topology, settings, cells, hosted)
+
+
+def uvicorn_options(settings: GatewaySettings, drain_timeout: float) -> dict[str, Any]:
+    """How uvicorn runs the gateway: where it listens and what it bounds.
+
+    The protocol bounds the head where it is read and times out slow clients
+    (see `gateway.protocol`). X-Forwarded-For is believed only from the
+    configured `trusted_proxies` (uvicorn would trust loopback by default,
+    which lets anything on this machine forge the audit line's client).
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "loop": "uvloop",
+        # A partial of a module-level class: picklable for uvicorn's worker processes.
+        "http": functools.partial(
+            GatewayProtocol,
+            max_header_bytes=settings.max_header_bytes,
+            read_timeout=settings.read_timeout,
+        ),
+        "lifespan": "on",
+        "access_log": False,  # the gateway writes its own audit line per request
+        "server_header": False,
+        "log_config": None,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+        "timeout_graceful_shutdown": int(drain_timeout) + 1,
+    }
 
 
 def create_app() -> Starlette:

@@ -82,6 +82,8 @@ class Call(msgspec.Struct, frozen=True, tag=True):
     idempotency_key: str = ""
     traceparent: str = ""
     deadline: float | None = None
+    principal: str = ""  # who asked (core.principal), for a handler that checks ownership
+    scopes: tuple[str, ...] = ()
 
 
 class Published(msgspec.Struct, frozen=True):

@@ -51,6 +51,7 @@ from ..core.errors import (
     UndeclaredError,
 )
 from ..core.message_names import defined_events
+from ..core.principal import ANONYMOUS
 from ..storage import OutboxRelay
 from .frames import (
     Answer,
@@ -289,6 +290,7 @@ def _incoming(context: Context) -> dict[str, Any]:
         "message_id": getattr(context, "message_id", ""),
         "idempotency_key": getattr(context, "idempotency_key", ""),
         "traceparent": getattr(context, "traceparent", ""),
+        "principal": getattr(context, "principal", ANONYMOUS),
         "deadline": None if left is None else time.time() + left,
     }
 

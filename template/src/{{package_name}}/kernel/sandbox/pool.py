@@ -40,6 +40,7 @@ from ..core.errors import (
     UnavailableError,
     error_for,
 )
+from ..core.principal import ANONYMOUS, Principal
 from .frames import (
     FRAME_MARGIN,
     HEADER,
@@ -179,6 +180,7 @@ class SandboxPool:
         idempotency_key: str = "",
         traceparent: str = "",
         deadline: float | None = None,
+        principal: Principal = ANONYMOUS,
     ) -> Outcome:
         """Run one message in a worker; raise a `kernel.core.errors` type on failure.
 
@@ -204,6 +206,8 @@ class SandboxPool:
             idempotency_key=idempotency_key,
             traceparent=traceparent,
             deadline=deadline,
+            principal=principal.subject,
+            scopes=tuple(sorted(principal.scopes)),
         )
         waiting_on: Send | None = None
         try:

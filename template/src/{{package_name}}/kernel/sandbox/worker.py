@@ -35,6 +35,7 @@ from ..core.errors import (
     UndeclaredError,
     error_for,
 )
+from ..core.principal import ANONYMOUS, Principal
 from ..storage import StoredCell, open_database, stored
 from .frames import (
     HEADER,
@@ -82,6 +83,12 @@ class SandboxContext:
     @property
     def traceparent(self) -> str:
         return self._call.traceparent
+
+    @property
+    def principal(self) -> Principal:
+        if not self._call.principal:
+            return ANONYMOUS
+        return Principal(self._call.principal, frozenset(self._call.scopes))
 
     @property
     def source(self) -> str:

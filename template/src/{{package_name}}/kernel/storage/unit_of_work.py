@@ -35,6 +35,7 @@ from ..bus.envelope import Envelope
 from ..core.cell import Cell, CommandHandler, EventHandler
 from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_of
 from ..core.errors import RejectedError
+from ..core.principal import Principal
 from .database import CellDatabase
 from .outbox import OutboxRelay
 from .tables import idempotency, inbox, outbox
@@ -74,6 +75,9 @@ class Incoming(Protocol):
 
     @property
     def traceparent(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal: ...
 
     @property
     def source(self) -> str: ...
@@ -126,6 +130,14 @@ class UnitContext:
     @property
     def remaining(self) -> float | None:
         return self._inner.remaining
+
+    @property
+    def principal(self) -> Principal:
+        return self._inner.principal
+
+    @property
+    def traceparent(self) -> str:
+        return self._inner.traceparent
 
     @property
     def state(self) -> Any:

@@ -1,0 +1,158 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The HTTP protocol `serve` runs: uvicorn's httptools protocol with the bounds it lacks.
+
+uvicorn's httptools protocol reads a request head of any size and waits for a
+slow client forever: one 64 MB header, or a few dozen connections trickling a
+byte at a time, would hold memory and the event loop. This subclass bounds
+what it reads where it reads it, before the parser buffers anything:
+
+    head bytes      request line + headers over `max_header_bytes`: 431, closed
+    head time       the head not complete within `read_timeout`: 408, closed
+                    (a connection that sent nothing is closed without an answer)
+    body time       the body not complete within `read_timeout` after its head:
+                    closed; the endpoint sees the disconnect and answers 408
+    absolute form   `GET http://other.host/path`: the target's authority replaces
+                    the Host header (RFC 9112 3.2.2), so the allowlist judges it;
+                    any other form that is not `/path` is refused with 400
+
+Refusals made here are problem+json with a request id and the security
+headers, and leave an audit line, like every refusal made by the app.
+Hand-written because neither uvicorn nor httptools offers these bounds.
+"""
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .layers import SECURITY_HEADERS, AuditRecord, log_audit
+from .problems import MEDIA_TYPE, Problem, problem_body
+
+ENCODER = msgspec.json.Encoder()
+
+
+class GatewayProtocol(HttpToolsProtocol):
+    """httptools with a bounded head, read timeouts and no absolute-form bypass."""
+
+    def __init__(self, *args: Any, max_header_bytes: int, read_timeout: float, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_header_bytes = max_header_bytes
+        self.read_timeout = read_timeout
+        self.reading_head = True
+        self.head_bytes = 0
+        self.heads = 0  # request heads read on this connection
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.reading_head:
+            super().data_received(data)
+            return
+        if self.timer is None:  # the first bytes of a request on a kept-alive connection
+            self._arm(self._head_timed_out)
+        room = self.max_header_bytes - self.head_bytes
+        if len(data) <= room:
+            self.head_bytes += len(data)
+            super().data_received(data)
+            return
+        heads = self.heads
+        self.head_bytes += room
+        super().data_received(data[:room])  # never more than the bound reaches the parser
+        if self.parser is None or self.transport.is_closing():
+            return
+        if self.heads == heads:  # the head did not end within the bound
+            detail = f"headers: more than {self.max_header_bytes} bytes; not read further"
+            self._refuse(Problem(431, detail))
+            return
+        self.data_received(data[room:])  # the head ended: the rest is its body or the next
+
+    def on_headers_complete(self) -> None:
+        self.heads += 1
+        self.reading_head = False
+        self._disarm()
+        if not self.url.startswith(b"/"):
+            authority = _authority(self.url)
+            if authority is None:
+                self._refuse(Problem(400, "target: expected a path like /orders"))
+                return
+            self.headers[:] = [(name, value) for name, value in self.headers if name != b"host"]
+            self.headers.append((b"host", authority))
+        super().on_headers_complete()
+        self._arm(self._body_timed_out)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.transport.is_closing():  # nothing more is read once refused
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.transport.is_closing():
+            return
+        super().on_message_complete()
+        self._disarm()
+        self.reading_head = True
+        self.head_bytes = 0
+
+    def _arm(self, callback: Any) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(self.read_timeout, callback)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _head_timed_out(self) -> None:
+        self.timer = None
+        if self.transport.is_closing():
+            return
+        if self.head_bytes == 0:  # nothing sent: an idle connection, nobody to answer
+            self.transport.close()
+            return
+        detail = f"headers: not received within {self.read_timeout:g} s"
+        self._refuse(Problem(408, detail))
+
+    def _body_timed_out(self) -> None:
+        """Close: the endpoint reading the body sees the disconnect and answers 408."""
+        self.timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self, problem: Problem) -> None:
+        """Answer `problem` on the wire, log its audit line, close the connection."""
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        body = problem_body(problem, request_id)
+        head = [
+            f"HTTP/1.1 {problem.status} {body.title}".encode(),
+            b"content-type: " + MEDIA_TYPE.encode(),
+            b"content-length: %d" % len(encoded := ENCODER.encode(body)),
+            b"connection: close",
+            b"x-request-id: " + request_id.encode(),
+            *(name + b": " + value for name, value in SECURITY_HEADERS),
+        ]
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + encoded)
+        self.transport.close()
+        method = "-" if self.reading_head else self.parser.get_method().decode("latin-1")
+        record = AuditRecord(decision=f"denied:{problem.status}")
+        log_audit(method, "-", problem.status, self.client, record, request_id, started)
+
+
+def _authority(target: bytes) -> bytes | None:
+    """The host[:port] of an absolute-form target, or None for any other form."""
+    for scheme in (b"http://", b"https://"):
+        if target[: len(scheme)].lower() == scheme:
+            rest = target[len(scheme) :]
+            authority = rest.partition(b"/")[0]
+            if authority and b"@" not in authority and b"/" in rest:
+                return authority
+    return None
