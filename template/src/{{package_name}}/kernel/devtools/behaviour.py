@@ -21,6 +21,7 @@ import msgspec
 from ..core.cell import Cell
 from ..core.contracts import Command, Event, Message, Reply, message_type_of
 from ..core.errors import BusError, RejectedError
+from ..core.principal import ANONYMOUS, Principal
 from .examples import Example, Examples, ExamplesError, decode, where
 from .testing import CellUnderTest
 
@@ -51,7 +52,8 @@ async def _run_example(cell: Cell, examples: Examples, example: Example) -> list
             outcome: Outcome = {}
             try:
                 if isinstance(message, Command):  # load() checked: `send` names a command
-                    reply: Reply = await under_test.send(message)
+                    caller = Principal(step.caller) if step.caller else ANONYMOUS
+                    reply: Reply = await under_test.send(message, principal=caller)
                     outcome["reply"] = _as_data(reply)
                 elif isinstance(message, Event):  # load() checked: `deliver` names an event
                     await under_test.deliver(message)

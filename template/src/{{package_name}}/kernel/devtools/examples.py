@@ -14,6 +14,7 @@ difference, so behaviour changes only on purpose and in review.
 
     [[example.step]]
     send = "orders.PlaceOrder.v1"
+    caller = "key:alice"                              # optional: who asks
     message = { sku = "A-1", quantity = 2 }
 
 A later step reuses an earlier outcome with a string `"$<step>.<path>"`, e.g.
@@ -57,6 +58,7 @@ class Step:
     message_type: str
     message: dict[str, Any]
     expect: dict[str, Any] | None
+    caller: str = ""  # who sends the command (`context.principal.subject`); "" = anonymous
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,10 @@ def _step(
 ) -> Step:
     if not isinstance(raw, dict):
         raise ExamplesError(f"{where}: expected a table")
-    extra = sorted(set(raw) - {"send", "deliver", "message", "expect"})
+    extra = sorted(set(raw) - {"send", "deliver", "caller", "message", "expect"})
     if extra:
         raise ExamplesError(
-            f"{where}: unknown key `{extra[0]}` (expected send or deliver, message, expect)"
+            f"{where}: unknown key `{extra[0]}` (expected send or deliver, caller, message, expect)"
         )
     kinds = [kind for kind in ("send", "deliver") if kind in raw]
     if len(kinds) != 1:
@@ -295,6 +297,12 @@ def _step(
                     f'{where}: {value!r}: a reference is "$<earlier step>.reply.<field>" '
                     "(or .rejected.<field>, .events.<n>.<field>); write $$ for a literal $"
                 )
+    caller = raw.get("caller", "")
+    if not isinstance(caller, str) or (caller and kind == "deliver"):
+        raise ExamplesError(
+            f'{where}: caller: the subject that sends a command, e.g. "key:alice" '
+            "(events carry no caller)"
+        )
     return Step(
         number=number,
         line=line,
@@ -302,6 +310,7 @@ def _step(
         message_type=message_type,
         message=message,
         expect=expect,
+        caller=caller,
     )
 
 
