@@ -123,6 +123,13 @@ class Bus:
         """True while the bus accepts messages and its transport is connected."""
         return self._accepting and self.transport.ready
 
+    @property
+    def problem(self) -> str | None:
+        """Why the bus is not ready, or degraded though ready; None when all is well."""
+        if not self.ready:
+            return "the bus is not connected"
+        return self.transport.problem
+
     async def dead_letters(self) -> list[DeadLetter]:
         """Events every attempt failed for (oldest first), for inspection."""
         return await self.transport.dead_letters()

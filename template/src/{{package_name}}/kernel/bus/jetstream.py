@@ -580,6 +580,7 @@ class NatsTransport:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._connect_error: Exception | None = None
+        self._publish_failing: str | None = None  # why the last publish failed, until one works
         self._errors: list[Exception] = []  # the latest few the server sent (permissions)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -587,6 +588,18 @@ class NatsTransport:
     @property
     def ready(self) -> bool:
         return self._nc is not None and self._nc.is_connected and not self._stopping
+
+    @property
+    def problem(self) -> str | None:
+        """Why JetStream does not store events now (the last publish failed: a cluster
+        electing a stream leader, or without quorum), until a publish succeeds again.
+
+        Commands still flow (request/reply needs no stream) and a cell's outbox keeps
+        its events until then, so this degrades readiness without refusing commands.
+        """
+        if self._publish_failing is None:
+            return None
+        return f"JetStream does not store events: {self._publish_failing}"
 
     async def start(self) -> None:
         servers, credentials = connection_options(self.url)
@@ -734,9 +747,12 @@ class NatsTransport:
         try:
             await js.publish(self._event_subject(envelope.type), envelope.data, headers=headers)
         except nats.js.errors.NoStreamResponseError:
+            self._publish_failing = "no stream"
             raise UnavailableError(f"nats: no stream for {envelope.type}") from None
         except nats.errors.Error as error:
+            self._publish_failing = str(error) or type(error).__name__
             raise UnavailableError(f"nats: cannot publish {envelope.type}: {error}") from None
+        self._publish_failing = None
 
     async def consume(self, message_type: str, group: str, consumer: Consumer) -> None:
         js = self._jetstream()

@@ -92,6 +92,10 @@ class MemoryTransport:
     def ready(self) -> bool:
         return self._started and not self._closed
 
+    @property
+    def problem(self) -> str | None:
+        return None  # nothing between the cells that could be degraded
+
     async def start(self) -> None:
         if self._closed:
             raise UnavailableError("memory transport: closed; build a new bus")

@@ -69,6 +69,11 @@ class Transport(Protocol):
         """True while started, connected and accepting messages."""
         ...
 
+    @property
+    def problem(self) -> str | None:
+        """Why the transport is degraded though connected (readiness says it), or None."""
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self, drain_timeout: float) -> None:

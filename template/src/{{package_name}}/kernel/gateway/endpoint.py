@@ -67,6 +67,9 @@ class Sender(Protocol):
     @property
     def ready(self) -> bool: ...
 
+    @property
+    def problem(self) -> str | None: ...
+
     async def send(
         self,
         command: Command[ReplyT],

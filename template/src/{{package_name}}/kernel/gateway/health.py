@@ -13,16 +13,17 @@ from typing import Protocol
 
 class _Ready(Protocol):
     @property
-    def ready(self) -> bool: ...
+    def problem(self) -> str | None: ...
 
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 
 def bus_ready(bus: _Ready) -> ReadinessCheck:
-    """Ready while the bus is connected and accepting messages."""
+    """Ready while the bus is connected and accepting messages (on NATS: and
+    JetStream stores the events published)."""
 
     async def check() -> str | None:
-        return None if bus.ready else "the bus is not connected"
+        return bus.problem
 
     return check
