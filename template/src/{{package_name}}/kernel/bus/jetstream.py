@@ -693,10 +693,7 @@ class NatsTransport:
         nc = self._connection()
         try:
             msg = await nc.request(
-                self._command_subject(envelope.type),
-                envelope.data,
-                timeout=timeout,
-                headers=envelope.to_headers(),
+                self._command_subject(envelope.type), envelope.to_structured(), timeout=timeout
             )
         except nats.errors.NoRespondersError:
             raise NoHandlerError(f"no cell handles {envelope.type}") from None
@@ -704,7 +701,7 @@ class NatsTransport:
             raise DeadlineExceededError(f"{envelope.type}: no reply within {timeout:g} s") from None
         except nats.errors.Error as error:
             raise UnavailableError(f"nats: {envelope.type}: {error}") from None
-        return Envelope.from_headers(msg.headers, msg.data)
+        return Envelope.received(msg.headers, msg.data)
 
     async def serve(self, message_type: str, group: str, responder: Responder) -> None:
         nc = self._connection()
@@ -728,13 +725,19 @@ class NatsTransport:
         self._subscriptions.append(subscription)
 
     async def _answer(self, msg: Msg, responder: Responder) -> None:
+        binary = bool(msg.headers)  # answer in the mode it was asked in
         try:
-            reply = await responder(Envelope.from_headers(msg.headers, msg.data))
+            reply = await responder(Envelope.received(msg.headers, msg.data))
         except SerializationError as error:
             reply = _error_envelope(error)
         if msg.reply:
             try:
-                await self._connection().publish(msg.reply, reply.data, headers=reply.to_headers())
+                if binary:
+                    await self._connection().publish(
+                        msg.reply, reply.data, headers=reply.to_headers()
+                    )
+                else:
+                    await self._connection().publish(msg.reply, reply.to_structured())
             except nats.errors.Error as error:
                 logger.warning("nats: reply to %s lost: %s", msg.subject, error)
 
