@@ -338,7 +338,9 @@ def consumer_shape(
 
 def delivery_policy(bus: BusSettings) -> DeliveryPolicy:
     """The delivery policy `[bus]` configures (the consumers' ack_wait comes from it)."""
-    return DeliveryPolicy(max_deliveries=bus.max_deliveries, ack_wait=bus.ack_wait)
+    return DeliveryPolicy(
+        max_deliveries=bus.max_deliveries, ack_wait=bus.ack_wait, concurrency=bus.concurrency
+    )
 
 
 def plan_for(namespace: str, bus: BusSettings, cells: Iterable[Cell]) -> Plan:

@@ -4,7 +4,8 @@
     [bus]
     transport = "memory"              # or "nats"
     url = "nats://127.0.0.1:4222"     # used by the nats transport
-    # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds)
+    # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds),
+    # concurrency (handlers of one message type at once)
     # JetStream (see BusSettings): provision, retention, replicas, max_age,
     # max_msgs, max_bytes, dead_letter_max_msgs
     # TLS (see kernel/bus/nats_tls.py): tls_ca, tls_cert, tls_key (relative to this file)
@@ -117,6 +118,10 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     timeout: Seconds = 5.0
     drain_timeout: Seconds = 10.0
     max_deliveries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    # Events of one cell and type handled at once in a process (on NATS also how
+    # many are fetched in flight; a pull asks for the free slots), and commands
+    # of one type answered at once.
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
     ack_wait: Seconds = 30.0
     provision: Provision = "check"
     # "interest": an event is kept until every consuming cell acknowledged it (their

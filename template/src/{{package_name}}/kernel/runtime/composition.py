@@ -24,7 +24,6 @@ from typing import Literal
 from ... import COMMAND_NAME
 from ..bus import (
     Bus,
-    DeliveryPolicy,
     MemoryTransport,
     Transport,
     jetstream,
@@ -101,9 +100,7 @@ def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transpor
     with `[bus] provision = "auto"` it first provisions the consumers of every cell
     of `app.CELLS` (see `kernel.bus.jetstream`).
     """
-    policy = DeliveryPolicy(
-        max_deliveries=topology.bus.max_deliveries, ack_wait=topology.bus.ack_wait
-    )
+    policy = jetstream.delivery_policy(topology.bus)
     if topology.bus.transport == "nats":
         cells = load_cells() if topology.bus.provision == "auto" else hosted
         return NatsTransport(
