@@ -136,6 +136,7 @@ class SandboxContext:
 def main() -> None:
     setup = msgspec.json.decode(sys.argv[1].encode(), type=Setup)
     channel_in, channel_out = _take_pipes()
+    _close_inherited(keep={0, 1, 2, channel_in, channel_out})
     layers = confine(setup)
     sys.path[:0] = setup.import_paths
     try:
@@ -185,6 +186,23 @@ class _Envelopes:
 
     async def relay(self, envelope: Envelope) -> None:
         raise UnavailableError("sandbox: events leave through the outbox")
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close every descriptor but `keep`, before any restriction applies.
+
+    The parent spawns with close_fds, but not every event loop honours it (uvloop
+    does not), and uvicorn marks its listening socket inheritable: without this a
+    worker of `serve --workers 2` could accept the gateway's connections. An
+    explicit allowlist holds whatever the parent's loop did. `os.closerange`
+    closes the gaps between the kept ones (one close_range call each on Linux).
+    """
+    limit = os.sysconf("SC_OPEN_MAX")
+    start = 0
+    for fd in [*sorted(keep), limit]:
+        if fd > start:  # never an empty range: CPython closes from `start` to the end then
+            os.closerange(start, fd)
+        start = fd + 1
 
 
 def _take_pipes() -> tuple[int, int]:
