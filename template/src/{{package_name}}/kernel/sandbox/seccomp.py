@@ -6,7 +6,13 @@ only a connected AF_UNIX stream pair), new processes (threads stay allowed)
 and new namespaces, leaving the process group (the parent kills the group),
 exec, ptrace and reading other processes' memory, mount
 and friends, bpf, keyctl, io_uring, perf events, kernel modules, and signals
-to any process but itself.
+to any process but itself (also queued ones, and `F_SETOWN`/`F_SETSIG`, which
+let the kernel signal another process for it). Calls that act on another
+process are allowed on the worker itself only: resource limits (`prlimit64`),
+priority and scheduling. It may not clear its death signal (it must die with
+the service), use SysV IPC (shared memory, queues, semaphores outlive it and
+reach the host's), nor change files' modes, owners, times or extended
+attributes: Landlock governs reads and writes, not those.
 A system call of a foreign architecture kills the process.
 
 The BPF program is written here by hand rather than with libseccomp: its Python
@@ -52,6 +58,20 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
             "fspick": 433, "clone3": 435, "mount_setattr": 442, "setpgid": 109,
             "setsid": 112,
+            # Acting on other processes, and their signals.
+            "prlimit64": 302, "setpriority": 141, "sched_setparam": 142,
+            "sched_setscheduler": 144, "sched_setaffinity": 203, "sched_setattr": 314,
+            "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "fcntl": 72, "prctl": 157,
+            # SysV IPC.
+            "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65,
+            "semctl": 66, "shmdt": 67, "msgget": 68, "msgsnd": 69, "msgrcv": 70,
+            "msgctl": 71, "semtimedop": 220,
+            # File metadata.
+            "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94,
+            "utime": 132, "utimes": 235, "futimesat": 261, "utimensat": 280,
+            "fchownat": 260, "fchmodat": 268, "fchmodat2": 452, "setxattr": 188,
+            "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
+            "fremovexattr": 199,
         },
     ),
     "aarch64": (
@@ -68,6 +88,15 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
             "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442,
             "setpgid": 154, "setsid": 157,
+            "prlimit64": 261, "setpriority": 140, "sched_setparam": 118,
+            "sched_setscheduler": 119, "sched_setaffinity": 122, "sched_setattr": 274,
+            "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240, "fcntl": 25, "prctl": 167,
+            "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189, "semget": 190,
+            "semctl": 191, "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195,
+            "shmat": 196, "shmdt": 197,
+            "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55, "utimensat": 88,
+            "fchmodat2": 452, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
+            "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
         },
     ),
 }  # fmt: skip
@@ -80,7 +109,16 @@ DENIED = (
     "io_uring_register", "perf_event_open", "userfaultfd", "open_by_handle_at",
     "kexec_load", "init_module", "finit_module", "delete_module", "tkill",
     "pidfd_send_signal", "setpgid", "setsid",
+    "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semctl", "semtimedop",
+    "msgget", "msgsnd", "msgrcv", "msgctl",
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr",
 )  # fmt: skip
+# fcntl commands that make the kernel signal another process for the worker.
+F_SETOWN, F_SETSIG, F_SETOWN_EX = 8, 10, 15
+PR_SET_PDEATHSIG = 1
+PRIO_PROCESS = 0
 
 
 class _Program(ctypes.Structure):
@@ -130,8 +168,43 @@ def build_filter(own_pid: int) -> bytes:
         _op(RET, RET_ALLOW),
         _op(RET, deny),
     ]
+    self_or_zero = [  # a pid argument: 0 (the caller) or the worker's own
+        _op(LD_W_ABS, _argument(0)),
+        _op(JEQ, 0, 1, 0),
+        _op(JEQ, own_pid, 0, 1),
+        _op(RET, RET_ALLOW),
+        _op(RET, deny),
+    ]
+    own_priority = [  # setpriority(PRIO_PROCESS, 0 or itself, ...): no group, no user
+        _op(LD_W_ABS, _argument(0)),
+        _op(JEQ, PRIO_PROCESS, 0, 4),
+        _op(LD_W_ABS, _argument(1)),
+        _op(JEQ, 0, 1, 0),
+        _op(JEQ, own_pid, 0, 1),
+        _op(RET, RET_ALLOW),
+        _op(RET, deny),
+    ]
+    no_signal_owner = [
+        _op(LD_W_ABS, _argument(1)),
+        _op(JEQ, F_SETOWN, 2, 0),
+        _op(JEQ, F_SETSIG, 1, 0),
+        _op(JEQ, F_SETOWN_EX, 0, 1),
+        _op(RET, deny),
+        _op(RET, RET_ALLOW),
+    ]
+    keep_death_signal = [
+        _op(LD_W_ABS, _argument(0)),
+        _op(JEQ, PR_SET_PDEATHSIG, 0, 1),
+        _op(RET, deny),
+        _op(RET, RET_ALLOW),
+    ]
     blocks += [("socket", [_op(RET, deny)]), ("socketpair", stream_pair_only)]
     blocks += [("kill", only_self), ("tgkill", only_self), ("clone", threads_only)]
+    blocks += [("rt_sigqueueinfo", only_self), ("rt_tgsigqueueinfo", only_self)]
+    blocks += [(name, self_or_zero) for name in ("prlimit64", "sched_setparam")]
+    blocks += [(name, self_or_zero) for name in ("sched_setscheduler", "sched_setaffinity")]
+    blocks += [("sched_setattr", self_or_zero), ("setpriority", own_priority)]
+    blocks += [("fcntl", no_signal_owner), ("prctl", keep_death_signal)]
     # clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc use clone.
     blocks.append(("clone3", [_op(RET, RET_ERRNO | errno.ENOSYS)]))
     for name, block in blocks:
