@@ -192,17 +192,22 @@ def test_gate_refuses_a_breaking_contract_change(
         pytest.skip("the planted change edits an example cell")
     command = str(answers.get("command_name", "my-service"))
     package = str(answers.get("package_name", "my_service"))
-    contracts = path / "src" / package / "cells" / "orders" / "contracts.py"
+    cell = path / "src" / package / "cells" / "orders"
+    contracts = cell / "contracts.py"
     original = contracts.read_text()
+    record = (cell / "regeneration.toml").read_text()
     assert "le=1000" in original
     try:
         contracts.write_text(original.replace("le=1000", "le=10"))
+        # Whoever made the edit records it, so the gate gets past provenance to contracts.
+        sh(path, "uv", "run", command, "cell", "regenerated", "orders", "--model", "human")
         diff = sh(path, "uv", "run", command, "contracts", "diff", expect=1)
         assert "BREAKING   orders.PlaceOrder.v1: field 'quantity' maximum tightened" in diff.stdout
         gate = sh(path, "uv", "run", command, "gate", "--skip-tests", expect=1)
         assert "FAILED at 'contracts (no breaking change)'" in gate.stdout
     finally:
         contracts.write_text(original)
+        (cell / "regeneration.toml").write_text(record)
     sh(path, "uv", "run", command, "contracts", "diff")
 
 

@@ -204,8 +204,13 @@ def test_owner_edits_are_kept_and_template_changes_arrive(
     assert "What to do, and when." in (project / "docs" / "runbook.md").read_text()
     assert "messages_per_second = 500.0" in topology.read_text()
 
-    # The updated project's whole gate, tests included, passes.
+    # The updated project's whole gate, tests included, passes, once the owner has
+    # recorded the hand edit of the orders cell (its code no longer matches the record).
     sh(project, "uv", "sync", "--quiet")
+    stale = sh(project, "uv", "run", "--quiet", "my-service", "cell", "check", expect=1)
+    assert "FAIL orders: code changed since regeneration.toml" in stale.stderr
+    regenerated = ["cell", "regenerated", "orders", "--model", "human"]
+    sh(project, "uv", "run", "--quiet", "my-service", *regenerated)
     sh(project, "uv", "run", "--quiet", "my-service", "gate")
 
 
@@ -352,4 +357,11 @@ def test_a_project_of_the_previous_release_updates_to_the_new_layout(
     # Generated files both sides changed (billing's user, the new server config)
     # conflict; the owner regenerates them, as the runbook says.
     sh(project, "uv", "run", "--quiet", "acme", "topology", "deploy")
+    # The example cells arrive with their spec and record; the owner's edit of orders
+    # is then code the record does not know: reviewed and recorded, as AGENTS.md says.
+    # billing, from before specs, is reported, not failed.
+    checked = sh(project, "uv", "run", "--quiet", "acme", "cell", "check", expect=1)
+    assert "FAIL orders: code changed since regeneration.toml" in checked.stderr
+    assert "billing: no SPEC.md, examples.toml or regeneration.toml yet" in checked.stdout
+    sh(project, "uv", "run", "--quiet", "acme", "cell", "regenerated", "orders", "--model", "human")
     sh(project, "uv", "run", "--quiet", "acme", "gate")

@@ -97,6 +97,9 @@ def replay(cells: CellsArgument = None) -> None:
     root = _root()
     changed: list[str] = []
     for cell in _chosen(cells or []):
+        if not cells and not provenance.governed(_cell_directory(root, cell)):
+            typer.echo(f"{cell.name}: no spec or examples yet, nothing to replay")
+            continue
         try:
             examples = _load(root, cell)
             outcomes = _run(cell, examples)

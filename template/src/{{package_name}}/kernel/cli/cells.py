@@ -193,6 +193,12 @@ def check() -> None:
         cell_package = f"{PACKAGE}.cells.{cell.name}"
         problems += [f"{cell.name}: {line}" for line in misnamed_messages(cell, cell_package)]
         directory = project.source / "cells" / cell.name
+        if not provenance.governed(directory):
+            typer.echo(
+                f"{cell.name}: no SPEC.md, examples.toml or regeneration.toml yet: not held "
+                f"to a spec (write them, `{COMMAND_NAME} cell record {cell.name}`, then "
+                f"`{COMMAND_NAME} cell regenerated {cell.name} --model human`)"
+            )
         problems += [
             f"{cell.name}: {line}"
             for line in provenance.problems(directory, cell.name, PACKAGE, COMMAND_NAME)
