@@ -61,7 +61,7 @@ from .frames import (
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
-RESPAWN_ATTEMPTS = 3
+RESPAWN_BACKOFF = (0.1, 30.0)  # seconds: first wait after a failed start, and the longest
 REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reaped
 logger = logging.getLogger(__name__)
 
@@ -281,19 +281,25 @@ class SandboxPool:
             data_dir=self.data_dir,
             source=self.source,
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-m",
-            WORKER_MODULE,
-            msgspec.json.encode(setup).decode(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={},
-            cwd=str(scratch),
-            start_new_session=True,  # its own group to kill (uvloop has no process_group)
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-m",
+                WORKER_MODULE,
+                msgspec.json.encode(setup).decode(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env={},
+                cwd=str(scratch),
+                start_new_session=True,  # its own group to kill (uvloop has no process_group)
+            )
+        except OSError as error:  # no process at all (EAGAIN, ENOMEM, ...): no scratch left
+            shutil.rmtree(scratch, ignore_errors=True)
+            reason = error.strerror or type(error).__name__
+            message = f"sandbox {self.name}: cannot start a worker: {reason}"
+            raise SandboxRefusedError(message) from None
         worker = Worker(process, scratch)
         self._workers.add(worker)
         try:
@@ -325,10 +331,13 @@ class SandboxPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _respawn(self, worker: Worker) -> None:
+        """Start a successor, retrying for as long as the pool is open (a machine out of
+        processes or memory recovers; giving up would leave the cell without workers
+        for good). Meanwhile calls fail fast with the reason, and readiness says it."""
         await self._discard(worker)
-        for attempt in range(RESPAWN_ATTEMPTS):
-            if self._closed:
-                return
+        first, longest = RESPAWN_BACKOFF
+        attempt = 0
+        while not self._closed:
             try:
                 self._idle.put_nowait(await self._spawn())
                 self.problem = None
@@ -336,7 +345,8 @@ class SandboxPool:
             except (SandboxRefusedError, OSError) as error:
                 self.problem = str(error)
                 logger.error("sandbox %s: cannot start a worker: %s", self.name, error)
-                await asyncio.sleep(0.1 * 2**attempt)
+                await asyncio.sleep(min(longest, first * 2**attempt))
+                attempt += 1
 
     async def _discard(self, worker: Worker) -> None:
         """Kill and reap `worker`; listed until reaped, so `close` reaps it if cancelled."""
