@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -61,6 +62,11 @@ from .frames import (
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
+# What a worker's outcome may carry, checked in the parent (see `_as_error`).
+MAX_EVENTS_PER_CALL = 1000
+MAX_DETAIL = 2000  # characters of an error's detail, as callers see it
+MAX_FAILURE_LOG = 4000  # characters of a failure's traceback in the service's log
+REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RESPAWN_BACKOFF = (0.1, 30.0)  # seconds: first wait after a failed start, and the longest
 REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reaped
 logger = logging.getLogger(__name__)
@@ -243,6 +249,20 @@ class SandboxPool:
             raise HandlerFailedError(
                 f"{message_type}: the sandbox worker broke the protocol; it was replaced"
             )
+        if len(outcome.events) > MAX_EVENTS_PER_CALL:
+            # The worker trims nothing the parent relies on: a forged outcome is judged here.
+            self._replace(worker)
+            logger.error(
+                "sandbox %s: worker %d published %d events in one call (at most %d)",
+                self.name,
+                worker.pid,
+                len(outcome.events),
+                MAX_EVENTS_PER_CALL,
+            )
+            raise HandlerFailedError(
+                f"{message_type}: the sandboxed handler published {len(outcome.events)} events "
+                f"in one call, more than {MAX_EVENTS_PER_CALL}; none was published"
+            )
         worker.calls += 1
         if worker.calls >= self.policy.recycle_after:
             self._replace(worker)
@@ -393,6 +413,15 @@ async def _answer(sender: Sender | None, request: Send) -> Answer:
 
 
 def _as_error(cell: str, outcome: Outcome) -> BusError:
+    """The outcome's error, its texts cut to size here: a worker's own trimming counts
+    for nothing when the worker is the attacker (a forged frame skips it)."""
     if outcome.failure:
-        logger.warning("sandboxed cell %s: %s", cell, outcome.failure)
-    return error_for(outcome.code, outcome.detail, outcome.reason)
+        logger.warning("sandboxed cell %s: %s", cell, _cut(outcome.failure, MAX_FAILURE_LOG))
+    reason = outcome.reason if REASON.fullmatch(outcome.reason) else "invalid_reason"
+    return error_for(
+        outcome.code, _cut(outcome.detail, MAX_DETAIL), reason if outcome.reason else ""
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more)"
