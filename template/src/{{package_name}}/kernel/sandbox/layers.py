@@ -129,6 +129,13 @@ def _namespaces() -> str:
 def _privileges(scratch: str, data_dir: str = "") -> str:
     if os.geteuid() != 0:
         raise LayerNotNeededError("not running as root")
+    outside = _namespace_root_outside()
+    if outside is not None:  # `unshare -r` and rootless containers: nobody is not mapped
+        keep_capabilities()  # the namespace's root keeps none of its capabilities
+        raise LayerNotNeededError(
+            f"root only inside a user namespace (uid {outside} outside, which "
+            "RLIMIT_NPROC counts): no capabilities kept"
+        )
     # The kernel skips RLIMIT_NPROC for uid 0 even inside a user namespace: only
     # another uid makes the process limit hold.
     os.chown(scratch, NOBODY, NOBODY)
@@ -154,6 +161,23 @@ def _privileges(scratch: str, data_dir: str = "") -> str:
     prctl(PR_SET_KEEPCAPS, 0)
     kept = ", keeping only CAP_DAC_READ_SEARCH (reads stay in the allowlist)" if keep else ""
     return f"dropped root to uid/gid {NOBODY}{kept}"
+
+
+def _namespace_root_outside() -> int | None:
+    """The outer uid of this root, when it is root of a user namespace that does not
+    map `nobody` (so there is no one to drop to); None for the machine's own root."""
+    try:
+        ranges = [
+            tuple(int(field) for field in line.split())
+            for line in Path("/proc/self/uid_map").read_text(encoding="ascii").splitlines()
+        ]
+    except (OSError, ValueError):
+        return None
+    if ranges == [(0, 0, 4294967295)]:
+        return None
+    if any(inside <= NOBODY < inside + count for inside, _, count in ranges):
+        return None
+    return next((outer for inside, outer, _ in ranges if inside == 0), None)
 
 
 def _rlimits(setup: Setup) -> str:
