@@ -96,9 +96,11 @@ _USER_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 class _Puller:
     """One pull consumer and its workers.
 
-    It fetches at most as many events as it has free slots (`concurrency` minus
-    those it holds) and queues them for `concurrency` long-lived worker tasks:
-    a task per message would cost more than the rest of the delivery.
+    It holds at most `concurrency + batch` events (those being handled and a
+    batch fetched ahead, so the workers never wait on a fetch round trip), pulls
+    again once half a batch of room is free, and queues them for `concurrency`
+    long-lived worker tasks: a task per message would cost more than the rest
+    of the delivery.
     """
 
     subscription: JetStreamContext.PullSubscription
@@ -106,6 +108,7 @@ class _Puller:
     message_type: str
     consumer: Consumer
     concurrency: int
+    batch: int
     waiting: "asyncio.Queue[Msg]" = field(default_factory=asyncio.Queue)
     held: dict[int, Msg] = field(default_factory=dict)  # fetched, not yet settled; by id()
     room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,20 +118,25 @@ class _Puller:
 
     @property
     def free(self) -> int:
-        return self.concurrency - len(self.held)
+        return self.concurrency + self.batch - len(self.held)
+
+    @property
+    def wanted(self) -> int:
+        """How many to ask for in the next pull."""
+        return min(self.free, self.batch)
 
     def take(self, msg: Msg) -> None:
         self.held[id(msg)] = msg
         self.idle.clear()
         self.waiting.put_nowait(msg)
-        if self.free < max(1, self.concurrency // 2):
+        if self.free < max(1, self.batch // 2):
             self.room.clear()
 
     def release(self, msg: Msg) -> None:
-        """A delivery settled. Wake the puller once half the slots are free, so it
-        fetches in batches rather than a pull request per message."""
+        """A delivery settled. Wake the puller once half a batch of room is free, so
+        it fetches in batches rather than a pull request per message."""
         del self.held[id(msg)]
-        if self.free >= max(1, self.concurrency // 2):
+        if self.free >= max(1, self.batch // 2):
             self.room.set()
         if not self.held:
             self.idle.set()
@@ -339,7 +347,10 @@ def consumer_shape(
 def delivery_policy(bus: BusSettings) -> DeliveryPolicy:
     """The delivery policy `[bus]` configures (the consumers' ack_wait comes from it)."""
     return DeliveryPolicy(
-        max_deliveries=bus.max_deliveries, ack_wait=bus.ack_wait, concurrency=bus.concurrency
+        max_deliveries=bus.max_deliveries,
+        ack_wait=bus.ack_wait,
+        concurrency=bus.concurrency,
+        fetch_batch=bus.fetch_batch,
     )
 
 
@@ -772,7 +783,9 @@ class NatsTransport:
             raise ProvisionError(_timeout_reason(self._errors, redact_url(self.url))) from None
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
         concurrency = self.policy.concurrency
-        puller = _Puller(subscription, group, message_type, consumer, concurrency)
+        # The consumer's max_ack_pending (queue_size) bounds what is held in all.
+        batch = max(1, min(self.policy.fetch_batch, self.policy.queue_size - concurrency))
+        puller = _Puller(subscription, group, message_type, consumer, concurrency, batch)
         puller.room.set()
         puller.idle.set()
         puller.puller = asyncio.create_task(self._pull(puller))
@@ -787,7 +800,7 @@ class NatsTransport:
             if self._stopping:  # `close` wakes the puller to end here
                 return
             try:
-                batch = await puller.subscription.fetch(puller.free, timeout=FETCH_WAIT)
+                batch = await puller.subscription.fetch(puller.wanted, timeout=FETCH_WAIT)
             except TimeoutError:  # nothing to fetch (nats-py raises both kinds)
                 continue
             except Exception as error:  # disconnected (the client reconnects), or worse:

@@ -29,6 +29,8 @@ class DeliveryPolicy:
     events of one cell and type are handled at once; `queue_size` bounds what
     waits (a full queue makes publishers wait: backpressure). `ack_wait` is how
     long a delivery may stay silent before it counts as lost (a crashed worker).
+    `fetch_batch` is how many events a pulling transport (NATS) asks for ahead of
+    its busy handlers, so they never wait on a fetch round trip.
     """
 
     max_deliveries: int = 5
@@ -36,6 +38,7 @@ class DeliveryPolicy:
     concurrency: int = 16
     queue_size: int = 1024
     ack_wait: float = 30.0
+    fetch_batch: int = 64
 
     def __post_init__(self) -> None:
         if self.max_deliveries < 1:
@@ -44,6 +47,8 @@ class DeliveryPolicy:
             raise ValueError(f"backoff must be non-negative delays, got {self.backoff!r}")
         if self.concurrency < 1 or self.queue_size < 1:
             raise ValueError("concurrency and queue_size must be at least 1")
+        if self.fetch_batch < 1:
+            raise ValueError(f"fetch_batch must be at least 1, got {self.fetch_batch}")
         if self.ack_wait <= 0:
             raise ValueError(f"ack_wait must be positive, got {self.ack_wait}")
 

@@ -5,7 +5,8 @@
     transport = "memory"              # or "nats"
     url = "nats://127.0.0.1:4222"     # used by the nats transport
     # optional: timeout, drain_timeout (seconds), max_deliveries, ack_wait (seconds),
-    # concurrency (handlers of one message type at once)
+    # concurrency (handlers of one message type at once), fetch_batch (NATS: events
+    # fetched ahead of busy handlers)
     # JetStream (see BusSettings): provision, retention, replicas, max_age,
     # max_msgs, max_bytes, dead_letter_max_msgs
     # TLS (see kernel/bus/nats_tls.py): tls_ca, tls_cert, tls_key (relative to this file)
@@ -122,6 +123,9 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     # many are fetched in flight; a pull asks for the free slots), and commands
     # of one type answered at once.
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+    # On NATS: events fetched ahead of the busy handlers, so they never wait on a
+    # fetch round trip (held, and kept alive, with the ones being handled).
+    fetch_batch: Annotated[int, msgspec.Meta(ge=1, le=512)] = 64
     ack_wait: Seconds = 30.0
     provision: Provision = "check"
     # "interest": an event is kept until every consuming cell acknowledged it (their
