@@ -134,6 +134,7 @@ def new(
     # A fresh interpreter sees the new cell; the generated docs and deployment follow
     # it, its examples are recorded and its code recorded as produced by `cell new`.
     for arguments in (
+        ["contracts", "export"],  # the AsyncAPI document and docs/messages.md list it too
         ["topology", "diagram"],
         ["topology", "deploy"],
         ["cell", "record", request.name],

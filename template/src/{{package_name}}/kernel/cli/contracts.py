@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..devtools import snapshot
+from ..devtools import asyncapi, snapshot
 from ..runtime.registry import PACKAGE, load_cells
 
 app = typer.Typer(
@@ -27,20 +27,49 @@ def _directory(value: str) -> Path:
 
 
 @app.command()
-def export(directory: DirectoryOption = "contracts") -> None:
-    """Write the JSON Schema of every public message into the snapshot directory."""
+def export(
+    directory: DirectoryOption = "contracts",
+    page: Annotated[
+        str, typer.Option("--page", help="Where the Markdown list of channels and messages goes.")
+    ] = "docs/messages.md",
+) -> None:
+    """Write the JSON Schema of every public message, and the AsyncAPI document of them all."""
     target = _directory(directory)
     if target.exists() and not target.is_dir():
         typer.echo(f"error: --dir {target}: expected a directory, found a file", err=True)
         raise typer.Exit(2)
-    schemas = snapshot.current_schemas(load_cells(), PACKAGE)
+    if not page.strip():
+        typer.echo("error: --page: expected a file path, got an empty string", err=True)
+        raise typer.Exit(2)
+    cells = load_cells()
+    schemas = snapshot.current_schemas(cells, PACKAGE)
+    catalogue = asyncapi.document(cells, PACKAGE, namespace=PACKAGE, title=PACKAGE)
+    beside = {
+        target / asyncapi.FILENAME: asyncapi.render(catalogue),
+        Path(page): asyncapi.render_page(catalogue),
+    }
     try:
-        written = snapshot.export(schemas, target)
+        written = snapshot.export(schemas, target, beside)
     except OSError as error:
         detail = error.strerror or str(error)
-        typer.echo(f"error: --dir {target}: cannot write the snapshot ({detail})", err=True)
+        where = f"--dir {target}: cannot write the snapshot"
+        if _within_only(error.filename, Path(page), target):
+            where = f"--page {page}: cannot write the page"
+        typer.echo(f"error: {where} ({detail})", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {len(written)} message schemas to {target}/")
+    typer.echo(
+        f"wrote {len(written)} message schemas and {asyncapi.FILENAME} to {target}/, and {page}"
+    )
+
+
+def _within_only(failed: object, page: Path, directory: Path) -> bool:
+    """Whether the path an OSError names is the page or a folder only the page is in."""
+    if not isinstance(failed, str):
+        return False
+    path = Path(failed)
+    ours = {page, *page.parents} - {directory, *directory.parents}
+    staged = path.parent == page.parent and path.name.startswith(f".{page.name}.")
+    return path in ours or staged
 
 
 @app.command()

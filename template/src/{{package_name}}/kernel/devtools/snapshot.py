@@ -30,7 +30,7 @@ import json
 import re
 import reprlib
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,16 +119,23 @@ def render(schema: Schema) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def export(schemas: dict[str, Schema], directory: Path) -> list[Path]:
+def export(
+    schemas: dict[str, Schema], directory: Path, beside: Mapping[Path, str] | None = None
+) -> list[Path]:
     """Write one `<message_type>.json` per message and remove files of vanished messages.
 
     Only files named like a message type (`cell.Name.v1.json`) belong to the
     snapshot: anything else in the directory (a `package.json`, say) is left
-    alone. Every changed file is written all or nothing; raises OSError.
+    alone. `beside` are files derived from the same schemas (the AsyncAPI
+    document, its docs page), written with them. Every changed file is written
+    all or nothing; raises OSError.
     """
     directory.mkdir(parents=True, exist_ok=True)
     wanted = {directory / f"{name}.json": render(schema) for name, schema in schemas.items()}
-    changed = {path: text for path, text in wanted.items() if _current_text(path) != text}
+    derived = dict(beside or {})
+    changed = {
+        path: text for path, text in {**wanted, **derived}.items() if _current_text(path) != text
+    }
     write_files(changed)
     for stale in sorted(set(snapshot_files(directory)) - wanted.keys()):
         if stale.is_file():
