@@ -2,7 +2,7 @@
 """The command-line program: one console script, one subcommand per concern.
 
 Each kernel concern adds its subcommands here (serve, worker, sandbox,
-topology, triggers, contracts, cell, nats), so `--help` is the map of what the
+topology, triggers, contracts, cell, nats, docs), so `--help` is the map of what the
 service can do. Bad flags exit with status 2 and a usage line (Click's rule).
 """
 
@@ -22,6 +22,7 @@ from . import (
     contracts as contracts_cli,
 )
 from . import db as db_cli
+from . import docs as docs_cli
 from . import gateway as gateway_cli
 from . import nats as nats_cli
 from . import sandbox as sandbox_cli
@@ -65,6 +66,7 @@ app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(topology_cli.app, name="topology")
 app.add_typer(triggers_cli.app, name="triggers")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(docs_cli.app, name="docs")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(nats_cli.app, name="nats")

@@ -49,6 +49,7 @@ def steps(package: str) -> list[Step]:
         ),
         Step("contracts (no breaking change)", (python, "-m", package, "contracts", "diff")),
         Step("behaviour (examples replayed)", (python, "-m", package, "cell", "replay")),
+        Step("docs (commands as written)", (python, "-m", package, "docs", "check")),
         Step("tests (pytest)", (python, "-m", "pytest", "-q")),
     ]
 

@@ -1,0 +1,42 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""`docs check`: the console blocks of the documents name commands that exist (a gate step)."""
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ... import COMMAND_NAME
+from ..devtools import docs
+from ..devtools.checks import project_root
+from ..runtime.registry import PACKAGE
+
+app = typer.Typer(
+    help="Keep the documents' console blocks in step with the command line.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def check(context: typer.Context) -> None:
+    """Parse every command of README.md, AGENTS.md and docs/ with this program's own parser."""
+    # The root of this very command line, from the running context: importing it is a cycle.
+    program = docs.Program(
+        command_name=COMMAND_NAME,
+        package=PACKAGE,
+        cli=context.find_root().command,
+        root=project_root(Path.cwd()),
+        tools=Path(sys.executable).parent,
+    )
+    found = docs.problems(program)
+    for problem in found:
+        typer.echo(problem, err=True)
+    if found:
+        typer.echo(f"{len(found)} command(s) in the documents would fail as written", err=True)
+        raise typer.Exit(1)
+    checked = sum(
+        len(block.commands)
+        for path in docs.project_documents(program.root)
+        for block in docs.read_blocks(path, program.root, inline=True)
+    )
+    typer.echo(f"docs: {checked} commands checked, all name what exists")

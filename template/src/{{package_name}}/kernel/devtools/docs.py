@@ -1,0 +1,296 @@
+# Owned by the monocell template: `copier update` replaces this file.
+"""The console blocks of the project's documents, checked against the command line.
+
+A page that says `uv run acme db upgrade --all` rots the day `--all` is
+renamed, and nobody notices until a newcomer pastes it. So every console block
+in README.md, AGENTS.md and docs/ is read here, and every command it gives to
+this project's program must name a command, options and arguments that exist
+(parsed by the program's own Click parser, not by a copy of its rules). `uv run
+TOOL` must name a tool installed in this environment, `uv run python FILE` a
+file of the project. The gate runs this check (`docs check`).
+
+Blocks are also meant to be run as written: the monocell template's tests run
+the blocks of the documents it generates in a fresh project, one document at a
+time, commands in order, and compare
+what each prints with the `# ` lines under it (`<name>` stands for a value
+shown there and used by later commands; `...` for any text). A block that must
+not run (it needs Docker, say, or takes minutes) says why, on the line above
+its fence: `<!-- not run: needs Docker -->`. The reason is required.
+"""
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Typer carries its own copy of Click; the parser and its errors are those of that copy.
+from typer._click.core import Command as CliCommand
+from typer._click.core import Context
+from typer._click.exceptions import BadParameter, MissingParameter, UsageError
+from typer.exceptions import Exit
+
+FENCE_OPEN = re.compile(r"^```(console|shell|bash|sh|shell-session)\s*\Z")
+FENCE_CLOSE = re.compile(r"^```\s*\Z")
+# The marker, and anything that looks like an attempt at one (to refuse a typo).
+INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
+PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
+NOT_RUN = re.compile(r"^<!--\s*not run\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
+SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
+REDIRECTIONS = {">", ">>", "<", ">&", "<&"}
+# `uv run` options that take a value: the tool comes after them.
+UV_RUN_VALUE_OPTIONS = {
+    "--group",
+    "--with",
+    "--extra",
+    "--python",
+    "-p",
+    "--package",
+    "--directory",
+    "--project",
+    "--env-file",
+}
+# With these, the tool may come from outside this environment.
+UV_RUN_OTHER_ENVIRONMENT = {"--group", "--with", "--extra", "--all-groups", "--all-extras"}
+
+
+@dataclass
+class Command:
+    """One command of a block (continuation lines joined) and the output shown under it."""
+
+    line: int
+    text: str
+    expected: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """A console block: where it starts, its commands, and why it is not run (if it is not)."""
+
+    path: str
+    line: int
+    commands: list[Command]
+    not_run: str | None = None
+
+
+class DocumentError(ValueError):
+    """A document whose blocks cannot be read: the message names the file and line."""
+
+
+def project_documents(root: Path) -> list[Path]:
+    """README.md, AGENTS.md and every page under docs/, in that order."""
+    pages = sorted((root / "docs").rglob("*.md")) if (root / "docs").is_dir() else []
+    return [path for path in (root / "README.md", root / "AGENTS.md") if path.is_file()] + pages
+
+
+def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
+    """Every console block of one Markdown file; DocumentError on a malformed one.
+
+    With `inline`, each `uv run ...` in inline code is a block of its own too
+    (never run: it is a mention, like a table's "what, which command").
+    """
+    name = path.relative_to(root).as_posix()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    number = 0
+    while number < len(lines):
+        if not FENCE_OPEN.match(lines[number]):
+            if inline:
+                blocks += [
+                    Block(name, number + 1, [Command(number + 1, span)], "inline code")
+                    for span in INLINE_COMMAND.findall(lines[number])
+                ]
+            number += 1
+            continue
+        start = number + 1  # 1-based line of the fence
+        end = next((n for n in range(number + 1, len(lines)) if FENCE_CLOSE.match(lines[n])), None)
+        if end is None:
+            raise DocumentError(f"{name}:{start}: console block is never closed with ```")
+        body = lines[number + 1 : end]
+        blocks.append(
+            Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
+        )
+        number = end + 1
+    return blocks
+
+
+def _not_run_reason(lines: list[str], fence: int, name: str) -> str | None:
+    """The reason of a `<!-- not run: ... -->` line just above the fence, if there is one."""
+    above = next((n for n in range(fence - 1, -1, -1) if lines[n].strip()), None)
+    if above is None:
+        return None
+    marker = NOT_RUN.match(lines[above].strip())
+    if marker is None:
+        return None
+    reason = marker.group("reason").strip()
+    if not marker.group("colon") or not reason:
+        raise DocumentError(
+            f"{name}:{above + 1}: a block that is not run says why: <!-- not run: REASON -->"
+        )
+    return reason
+
+
+def _commands(body: list[str], first_line: int) -> list[Command]:
+    """The commands of a block's lines: `$ ` lines if it uses prompts, else its non-`#` lines."""
+    prompted = any(line.startswith("$ ") for line in body)
+    commands: list[Command] = []
+    pending = ""  # a command continued with a trailing backslash
+    for offset, line in enumerate(body):
+        if pending:
+            pending += "\n" + line
+            if not line.endswith("\\"):
+                commands[-1].text = pending
+                pending = ""
+            continue
+        if prompted:
+            is_command = line.startswith("$ ")
+        else:
+            is_command = bool(line.strip()) and not line.startswith("#")
+        if is_command:
+            text = line[2:] if prompted else line
+            commands.append(Command(first_line + offset, text))
+            if text.endswith("\\"):
+                pending = text
+        elif commands and line.strip():
+            # Output shown under the command: `# ` lines, or any line of a prompted block.
+            shown = line if prompted else line.removeprefix("#").removeprefix(" ")
+            commands[-1].expected.append(shown)
+    return commands
+
+
+def invocations(text: str) -> list[list[str]]:
+    """The simple commands of a shell line, as words (assignments and redirections dropped)."""
+    # `<your model id>` stands for a word; the shell would read `<` as a redirection.
+    text = PLACEHOLDER.sub("PLACEHOLDER", text.replace("\\\n", " "))
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    words = list(lexer)
+    simple: list[list[str]] = [[]]
+    redirected = False
+    for word in words:
+        if word in SEPARATORS:
+            simple.append([])
+            redirected = False
+        elif word in REDIRECTIONS:
+            redirected = True  # what follows is a file name, then nothing of the command
+            if simple[-1] and simple[-1][-1].isdigit():
+                simple[-1].pop()  # the `2` of `2>`
+        elif not redirected:
+            if not simple[-1] and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word):
+                continue  # NAME=value before the command
+            simple[-1].append(word)
+    return [words for words in simple if words]
+
+
+@dataclass(frozen=True)
+class Program:
+    """What a command line may call: this project's program and this environment's tools."""
+
+    command_name: str
+    package: str
+    cli: CliCommand
+    root: Path
+    tools: Path  # the environment's scripts folder
+
+
+def problems(program: Program) -> list[str]:
+    """Every command of every console block that would fail to parse, one line each."""
+    found: list[str] = []
+    for path in project_documents(program.root):
+        try:
+            blocks = read_blocks(path, program.root, inline=True)
+        except (DocumentError, UnicodeDecodeError) as error:
+            found.append(str(error))
+            continue
+        for block in blocks:
+            for command in block.commands:
+                where = f"{block.path}:{command.line}"
+                try:
+                    calls = invocations(command.text)
+                except ValueError as error:  # shlex: an unbalanced quote
+                    found.append(f"{where}: cannot read the command ({error})")
+                    continue
+                for words in calls:
+                    problem = _check_invocation(program, words)
+                    if problem:
+                        found.append(f"{where}: `{' '.join(words)}`: {problem}")
+    return found
+
+
+def _check_invocation(program: Program, words: list[str]) -> str | None:
+    """Why one simple command would not run as written, or None."""
+    other_environment = False
+    if words[:2] == ["uv", "run"]:
+        rest = words[2:]
+        while rest and rest[0].startswith("-"):
+            option = rest.pop(0).split("=", 1)[0]
+            other_environment |= option in UV_RUN_OTHER_ENVIRONMENT
+            if option in UV_RUN_VALUE_OPTIONS and "=" not in option and rest:
+                rest.pop(0)
+        if not rest:
+            return "`uv run` names no command"
+        words = rest
+    elif words[0] != program.command_name:
+        return None  # curl, export, docker, ...: not this project's to check
+    tool, arguments = words[0], words[1:]
+    if tool == program.command_name:
+        return _check_arguments(program.cli, program.command_name, arguments)
+    if tool == "python":
+        if arguments[:2] == ["-m", program.package]:
+            return _check_arguments(program.cli, program.command_name, arguments[2:])
+        script = next((word for word in arguments if not word.startswith("-")), None)
+        if script and arguments[0] != "-m" and not (program.root / script).is_file():
+            return f"no file {script} in the project"
+        return None
+    if not other_environment and not (program.tools / tool).exists():
+        return f"no `{tool}` installed in this environment"
+    return None
+
+
+def _check_arguments(cli: CliCommand, name: str, arguments: list[str]) -> str | None:
+    """Parse `arguments` with the program's own parser, without running anything."""
+    if "--help" in arguments:
+        arguments = arguments[: arguments.index("--help")]
+    command, context, rest = cli, Context(cli, info_name=name), list(arguments)
+    while hasattr(command, "get_command"):  # a group: the first word names a subcommand
+        if not rest or rest[0].startswith("-") or rest[0] == "...":
+            return None  # `acme`, `acme --version` or `acme ...`: nothing more to check
+        subcommand = command.get_command(context, rest[0])
+        if subcommand is None:
+            return f"no command `{rest[0]}` in `{context.command_path}`"
+        command, rest = subcommand, rest[1:]
+        context = Context(command, info_name=subcommand.name, parent=context)
+    rest = ["PLACEHOLDER" if word == "..." else word for word in rest]  # `-m ...`: a value
+    try:
+        command.make_context(context.info_name, rest, parent=context.parent)
+    except MissingParameter as error:
+        return error.format_message()
+    except BadParameter:
+        return None  # a value that depends on the moment (a file not made yet)
+    except UsageError as error:  # no such option, extra arguments, a misused flag
+        return error.format_message()
+    except Exit:
+        return None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m <package>.kernel.devtools.docs blocks [ROOT]`: the blocks as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "blocks" or len(args) > 2:
+        print("usage: python -m <package>.kernel.devtools.docs blocks [ROOT]", file=sys.stderr)
+        return 2
+    root = Path(args[1]) if len(args) == 2 else Path.cwd()
+    try:
+        blocks = [block for path in project_documents(root) for block in read_blocks(path, root)]
+    except DocumentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps([asdict(block) for block in blocks], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
