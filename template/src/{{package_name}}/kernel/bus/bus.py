@@ -24,7 +24,6 @@ maps of plain async callables, so a placement can register a copy of a cell
 whose handlers forward elsewhere (`dataclasses.replace(cell, commands=...)`).
 """
 
-import asyncio
 import logging
 import time
 from typing import Any, TypeVar
@@ -65,6 +64,7 @@ from .envelope import (
     now_rfc3339,
     remaining,
 )
+from .handler_deadline import Deadlines
 from .tracing import outgoing_traceparent, span
 from .transport import (
     Consumer,
@@ -97,6 +97,7 @@ class Bus:
         self.cells: list[str] = []
         self._accepting = False
         self._reply_types: dict[type[Any], tuple[str, str, type[Reply]]] = {}
+        self._deadlines = Deadlines()  # of the command handlers running here
         self._sends: dict[str, frozenset[type[Command[Any]]]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
@@ -345,6 +346,7 @@ class Bus:
         """Wrap a command handler: decode, run under the deadline, encode or type the error."""
         message_type, reply_type, reply_cls = self._reply_type(command_cls)
         measured = metrics.handler_metrics(cell, message_type)
+        source = f"{self.source}/{cell}"
 
         async def respond(envelope: Envelope) -> Envelope:
             started, cpu_started = time.perf_counter(), time.process_time()
@@ -356,7 +358,7 @@ class Bus:
                             f"{message_type}: arrived after its deadline; not run"
                         )
                     command = decode(envelope.data, command_cls)
-                    async with asyncio.timeout(remaining(envelope.deadline)):
+                    with self._deadlines.limit(remaining(envelope.deadline)):
                         reply = await handler(command, self._context(cell, envelope))
                     if not isinstance(reply, reply_cls):
                         raise TypeError(f"handler returned {type(reply).__qualname__}")
@@ -372,7 +374,7 @@ class Bus:
                 measured.cpu.inc(time.process_time() - cpu_started)
             return Envelope(
                 id=new_id(),
-                source=f"{self.source}/{cell}",
+                source=source,
                 type=answer_type,
                 time=now_rfc3339(),
                 correlationid=envelope.correlationid,

@@ -851,6 +851,11 @@ class NatsTransport:
             else:
                 await _settle(msg.nak(delay=self.policy.delay_before(attempt + 1)))
             return
+        # One ack per event, sent without waiting for the server: nats-py buffers
+        # it with the others written meanwhile, so a busy consumer's acks leave
+        # in a few writes. `AckPolicy.ALL` would ack everything up to a sequence
+        # in one message, but handlers finish out of order here: it would ack
+        # events still being handled (lost if the process dies).
         await _settle(msg.ack())
 
     async def _dead_letter(self, puller: _Puller, msg: Msg, reason: str, attempts: int) -> None:
