@@ -129,10 +129,14 @@ def _compose_tls_mounts(tls: DeployTls | None) -> list[str]:
 def _compose_tls_header(tls: DeployTls | None) -> list[str]:
     if tls is None:
         return []
+    processes = (
+        "the processes their\n# [bus] TLS files, mounted read-only.\n"
+        if tls.client
+        else "the processes trust\n# the system's CAs.\n"
+    )
     return [
         f"# TLS: nats reads {', '.join(tls.server_files)} from ./{COMPOSE_SERVER_DIR}/ (put them\n",
-        "# there; the certificate must name the host `nats`), the processes their\n",
-        "# [bus] TLS files, mounted read-only.\n",
+        f"# there; the certificate must name the host `nats`), {processes}",
     ]
 
 
