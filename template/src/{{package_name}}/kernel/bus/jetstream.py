@@ -38,8 +38,8 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import nats
@@ -60,7 +60,7 @@ from nats.js.api import (
 )
 
 from ... import COMMAND_NAME
-from ..config.topology import BusSettings, redact_url
+from ..config.topology import BusSettings, Topology, redact_url
 from ..core.cell import Cell
 from ..core.contracts import message_type_of
 from ..core.errors import (
@@ -354,6 +354,24 @@ def delivery_policy(bus: BusSettings) -> DeliveryPolicy:
     )
 
 
+def cell_policies(topology: Topology) -> dict[str, DeliveryPolicy]:
+    """The policy of each cell whose `[cells.<name>]` sets its own concurrency or fetch_batch.
+
+    Only how a process works the cell's events changes; the provisioned consumer
+    (ack_wait, max_ack_pending) stays `[bus]`'s, so the plan does not depend on it.
+    """
+    base = delivery_policy(topology.bus)
+    return {
+        name: replace(
+            base,
+            concurrency=settings.concurrency or base.concurrency,
+            fetch_batch=settings.fetch_batch or base.fetch_batch,
+        )
+        for name, settings in topology.cells.items()
+        if settings.concurrency is not None or settings.fetch_batch is not None
+    }
+
+
 def plan_for(namespace: str, bus: BusSettings, cells: Iterable[Cell]) -> Plan:
     """The streams `[bus]` describes and a durable consumer per cell and event type."""
     events, dead_letters = stream_names(namespace)
@@ -573,13 +591,16 @@ class NatsTransport:
         plan: "Plan | None" = None,
         provision: Literal["check", "auto"] = "check",
         tls: ssl.SSLContext | None = None,
+        cell_policies: Mapping[str, DeliveryPolicy] | None = None,
     ) -> None:
         """`plan` is what the streams and this process's consumers must look like (by
         default `[bus]`'s defaults and no consumer); `provision` as in `[bus]`: "auto"
-        applies `plan` at start and creates any other consumer `consume` asks for."""
+        applies `plan` at start and creates any other consumer `consume` asks for.
+        `cell_policies` gives some cells their own concurrency and fetch batch."""
         self.url = url
         self.namespace = namespace
         self.policy = policy or DeliveryPolicy()
+        self.cell_policies = dict(cell_policies or {})
         self.connect_timeout = connect_timeout
         self.publish_timeout = publish_timeout
         self.events_stream, self.dead_letter_stream = stream_names(namespace)
@@ -782,9 +803,10 @@ class NatsTransport:
         except nats.errors.TimeoutError:
             raise ProvisionError(_timeout_reason(self._errors, redact_url(self.url))) from None
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
-        concurrency = self.policy.concurrency
+        policy = self.cell_policies.get(group, self.policy)
+        concurrency = policy.concurrency
         # The consumer's max_ack_pending (queue_size) bounds what is held in all.
-        batch = max(1, min(self.policy.fetch_batch, self.policy.queue_size - concurrency))
+        batch = max(1, min(policy.fetch_batch, self.policy.queue_size - concurrency))
         puller = _Puller(subscription, group, message_type, consumer, concurrency, batch)
         puller.room.set()
         puller.idle.set()

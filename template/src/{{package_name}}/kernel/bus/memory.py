@@ -7,7 +7,8 @@ so a payload that would not survive NATS fails the same way in memory.
 - Commands run in the sender's task (the cheapest hop), under the deadline the
   envelope carries; several instances of one cell take turns.
 - Events go through one bounded queue per (cell, event type), worked by
-  `policy.concurrency` tasks per registered instance. A full queue makes
+  `policy.concurrency` tasks per registered instance (the cell's own, when
+  `cell_policies` has one). A full queue makes
   `publish` wait, up to `publish_timeout`, then raise `UnavailableError`:
   a slow consumer slows its producers instead of growing memory.
 - A failing event handler is retried after `policy.backoff`, then the event is
@@ -24,6 +25,7 @@ import collections
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 
 from ..core.errors import NoHandlerError, SerializationError, UnavailableError
 from . import metrics
@@ -73,8 +75,10 @@ class MemoryTransport:
         dedupe_window: float = 120.0,
         dedupe_limit: int = 100_000,
         dead_letter_limit: int = 10_000,
+        cell_policies: Mapping[str, DeliveryPolicy] | None = None,
     ) -> None:
         self.policy = policy or DeliveryPolicy()
+        self.cell_policies = dict(cell_policies or {})
         self.publish_timeout = publish_timeout
         self.dedupe_window = dedupe_window
         self.dedupe_limit = dedupe_limit
@@ -140,7 +144,7 @@ class MemoryTransport:
         queue_group = by_name.get(group)
         if queue_group is None:
             queue_group = by_name[group] = _Group(message_type, group, self.policy)
-        for _ in range(self.policy.concurrency):
+        for _ in range(self.cell_policies.get(group, self.policy).concurrency):
             queue_group.workers.append(asyncio.create_task(self._work(queue_group, consumer)))
 
     async def request(self, envelope: Envelope, timeout: float) -> Envelope:

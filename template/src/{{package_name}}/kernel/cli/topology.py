@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from ... import COMMAND_NAME, DIST_NAME
+from ..bus.nats_tls import TlsSettingsError
 from ..config.topology import (
     ENV_PATH,
     Topology,
@@ -17,6 +18,7 @@ from ..config.topology import (
 from ..core.cell import Cell
 from ..ops import (
     deploy,
+    deploy_tls,
     diagram,
     files,
     nats_auth,
@@ -78,7 +80,11 @@ def write_deploy(
 ) -> None:
     """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
     settings, cells = load_registry(topology)
-    generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME)
+    try:
+        generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME, directory)
+        tls = deploy_tls.deploy_tls(settings.bus, directory)
+    except TlsSettingsError as error:
+        _fail(error.detail)
     try:
         changed = {
             directory / relative: text
@@ -100,6 +106,8 @@ def write_deploy(
         f"new passwords: `{COMMAND_NAME} nats passwords`; then, with the ops user: "
         f"`{COMMAND_NAME} nats provision`"
     )
+    for line in tls.instructions(DIST_NAME, directory) if tls else ():
+        typer.echo(line)
 
 
 def _unchanged(path: Path, text: str, flag: str) -> bool:

@@ -18,6 +18,7 @@
     [cells.orders]
     placement = "inprocess"           # or "remote" (run by a `worker` process),
                                       # or "sandbox" (restricted worker processes)
+    # optional: concurrency, fetch_batch (this cell's event handlers, overriding [bus])
     [cells.orders.sandbox]            # only with placement = "sandbox": see
     min_level = 2                     # kernel/config/sandbox_policy.py for every key
 
@@ -66,6 +67,9 @@ NATS_URL = r"^(nats|tls|ws|wss)://[^\s]+$"
 STORAGE_URL = r"^(sqlite\+aiosqlite:///[^\s]*|postgresql\+asyncpg://[^\s]+)\Z"
 STORAGE_EXAMPLE = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+# [bus] concurrency and fetch_batch, and a cell's own (see BusSettings).
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=1024)]
+FetchBatch = Annotated[int, msgspec.Meta(ge=1, le=512)]
 
 # What a key expects, for messages clearer than a regular expression.
 EXPECTED: dict[str, str] = {
@@ -122,10 +126,10 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     # Events of one cell and type handled at once in a process (on NATS also how
     # many are fetched in flight; a pull asks for the free slots), and commands
     # of one type answered at once.
-    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+    concurrency: Concurrency = 16
     # On NATS: events fetched ahead of the busy handlers, so they never wait on a
     # fetch round trip (held, and kept alive, with the ones being handled).
-    fetch_batch: Annotated[int, msgspec.Meta(ge=1, le=512)] = 64
+    fetch_batch: FetchBatch = 64
     ack_wait: Seconds = 30.0
     provision: Provision = "check"
     # "interest": an event is kept until every consuming cell acknowledged it (their
@@ -163,6 +167,10 @@ class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     sandbox: SandboxPolicy | None = None
     # This cell's own database, overriding [storage] (e.g. a cell moved to its own server).
     storage_url: Annotated[str, msgspec.Meta(pattern=r"^(" + STORAGE_URL[1:-2] + r")?\Z")] = ""
+    # This cell's event handlers, overriding [bus] (None: [bus]'s): how many of one
+    # type run at once in a process and, on NATS, how many are fetched ahead.
+    concurrency: Concurrency | None = None
+    fetch_batch: FetchBatch | None = None
 
 
 class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -21,17 +21,23 @@
 - `postgres/roles.sql`: a role and a schema per cell that keeps data, for
   PostgreSQL storage (see `kernel.ops.postgres_roles`).
 
+With TLS in `[bus]` the server, the URLs and the mounts follow (see
+`kernel.ops.deploy_tls`); without it the files do not mention TLS.
+
 They are generated, like the topology diagram, so they cannot drift from the
 cells: a test fails when the committed files are stale. `deploy/Dockerfile`
 is the one image every process runs. Passwords never appear in these files;
 they come from the environment (compose) or a Secret (Kubernetes).
 """
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..bus.jetstream import plan_for
 from ..config.topology import Topology
 from ..core.cell import Cell
+from .deploy_tls import CLIENT_DIR, COMPOSE_SERVER_DIR, SERVER_DIR, DeployTls, deploy_tls
 from .nats_auth import OPS_USER, Account, accounts, server_config, services
 from .postgres_roles import roles_sql
 
@@ -75,8 +81,13 @@ def ops_url_variable(package: str) -> str:
     return f"{package.upper()}_NATS_OPS_URL"
 
 
-def _bus_url(package: str, account: Account, host: str) -> str:
-    return f"nats://{account.user}:${{{account.password_variable(package)}}}@{host}:4222"
+def _scheme(tls: DeployTls | None) -> str:
+    return "nats" if tls is None else "tls"
+
+
+def _bus_url(package: str, account: Account, host: str, tls: DeployTls | None) -> str:
+    password = f"${{{account.password_variable(package)}}}"
+    return f"{_scheme(tls)}://{account.user}:{password}@{host}:4222"
 
 
 def _image_build() -> list[str]:
@@ -103,7 +114,39 @@ def _compose_migrate(name: str, package: str, storing: Sequence[str]) -> list[st
     ]
 
 
-def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, project: str) -> str:
+def _compose_tls_env(package: str, tls: DeployTls | None) -> list[str]:
+    if tls is None:
+        return []
+    return [f"      {variable}: {target}\n" for variable, target in tls.environment(package)]
+
+
+def _compose_tls_mounts(tls: DeployTls | None) -> list[str]:
+    if tls is None:
+        return []
+    return [f"      - {json.dumps(f'{f.source}:{f.target}:ro')}\n" for f in tls.client]
+
+
+def _compose_tls_header(tls: DeployTls | None) -> list[str]:
+    if tls is None:
+        return []
+    processes = (
+        "the processes their\n# [bus] TLS files, mounted read-only.\n"
+        if tls.client
+        else "the processes trust\n# the system's CAs.\n"
+    )
+    return [
+        f"# TLS: nats reads {', '.join(tls.server_files)} from ./{COMPOSE_SERVER_DIR}/ (put them\n",
+        f"# there; the certificate must name the host `nats`), {processes}",
+    ]
+
+
+def compose(
+    found: Sequence[Account],
+    cells: Sequence[Cell],
+    package: str,
+    project: str,
+    tls: DeployTls | None = None,
+) -> str:
     """A compose file: NATS, provisioning, the gateway, one worker per remote cell."""
     prefix = package.upper()
     ops = next(a for a in found if a.user == OPS_USER)
@@ -111,8 +154,10 @@ def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, proje
         f"      {a.password_variable(package)}: ${{{a.password_variable(package)}:?set it}}\n"
         for a in found
     )
+    client_mounts = _compose_tls_mounts(tls)
     text = [
         HEADER,
+        *_compose_tls_header(tls),
         f"name: {project}\n",
         "services:\n",
         "  nats:\n",
@@ -122,6 +167,7 @@ def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, proje
         env_lines,
         "    volumes:\n",
         "      - ./nats/nats-server.conf:/etc/nats/nats-server.conf:ro\n",
+        *([f"      - ./{COMPOSE_SERVER_DIR}:{SERVER_DIR}:ro\n"] if tls else []),
         f"      - nats-data:{NATS_STORE}\n",
         "    healthcheck:\n",
         '      test: ["CMD", "wget", "-q", "--spider", '
@@ -134,9 +180,11 @@ def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, proje
         *_image_build(),
         '    command: ["nats", "provision"]\n',
         "    environment:\n",
-        f'      {ops_url_variable(package)}: "{_bus_url(package, ops, "nats")}"\n',
+        f'      {ops_url_variable(package)}: "{_bus_url(package, ops, "nats", tls)}"\n',
+        *_compose_tls_env(package, tls),
         "    depends_on:\n",
         "      nats: {condition: service_healthy}\n",
+        *(["    volumes:\n", *client_mounts] if client_mounts else []),
         '    restart: "on-failure:5"\n',
     ]
     volumes = ["nats-data"]
@@ -153,18 +201,18 @@ def compose(found: Sequence[Account], cells: Sequence[Cell], package: str, proje
             f"    command: [{_quoted(command)}]\n",
             "    environment:\n",
             f"      {prefix}_BUS_TRANSPORT: nats\n",
-            f'      {prefix}_BUS_URL: "{_bus_url(package, account, "nats")}"\n',
+            f'      {prefix}_BUS_URL: "{_bus_url(package, account, "nats", tls)}"\n',
+            *_compose_tls_env(package, tls),
             *_compose_storage_env(package, storing),
             "    depends_on:\n",
             "      nats: {condition: service_healthy}\n",
             "      provision: {condition: service_completed_successfully}\n",
         ]
         if storing:
-            text += [
-                f"      {name}-migrate: {{condition: service_completed_successfully}}\n",
-                "    volumes:\n",
-                f"      - {name}-data:{DATA_DIR}\n",
-            ]
+            text.append(f"      {name}-migrate: {{condition: service_completed_successfully}}\n")
+        mounts = ([f"      - {name}-data:{DATA_DIR}\n"] if storing else []) + client_mounts
+        if mounts:
+            text += ["    volumes:\n", *mounts]
         text.append("    restart: unless-stopped\n")
         if name == "gateway":
             text.append(f'    ports: ["127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"]\n')
@@ -228,6 +276,37 @@ def _k8s_gateway_port() -> str:
     return f"          ports: [{{containerPort: {GATEWAY_PORT}}}]\n"
 
 
+def _k8s_tls_env(package: str, tls: DeployTls | None) -> str:
+    if tls is None:
+        return ""
+    return "".join(
+        f"            - {{name: {variable}, value: {target}}}\n"
+        for variable, target in tls.environment(package)
+    )
+
+
+def _k8s_mounts(*, storing: bool, tls: DeployTls | None) -> str:
+    """The container's volume mounts: its cells' data, the [bus] TLS files (read-only)."""
+    if tls is None or not tls.client:
+        return _k8s_data_mount() if storing else ""
+    return (
+        "          volumeMounts:\n"
+        + (f"            - {{name: data, mountPath: {DATA_DIR}}}\n" if storing else "")
+        + f"            - {{name: bus-tls, mountPath: {CLIENT_DIR}, readOnly: true}}\n"
+    )
+
+
+def _k8s_tls_volume(project: str, tls: DeployTls | None) -> str:
+    if tls is None or not tls.client:
+        return ""
+    return f"        - name: bus-tls\n          secret: {{secretName: {project}-bus-tls}}\n"
+
+
+def _k8s_secret_command(secret: str, names: Sequence[str]) -> str:
+    files = " ".join(f"--from-file={name}=..." for name in names)
+    return f"#   kubectl create secret generic {secret} {files}\n"
+
+
 def _k8s_volume_claim(claim: str) -> str:
     return (
         "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n"
@@ -238,11 +317,16 @@ def _k8s_volume_claim(claim: str) -> str:
 
 
 def kubernetes(
-    found: Sequence[Account], cells: Sequence[Cell], package: str, project: str
+    found: Sequence[Account],
+    cells: Sequence[Cell],
+    package: str,
+    project: str,
+    tls: DeployTls | None = None,
 ) -> dict[str, str]:
     """Kubernetes manifests: one file per process, plus NATS and the provisioning Job."""
     prefix = package.upper()
     secret = f"{project}-nats"
+    scheme = _scheme(tls)
     files: dict[str, str] = {}
     nats_env = "".join(_secret_env(package, a, secret) for a in found)
     files["nats.yaml"] = (
@@ -253,6 +337,12 @@ def kubernetes(
         + f"# Passwords: kubectl create secret generic {secret} "
         + " ".join(f"--from-literal={a.user}=..." for a in found)
         + "\n"
+        + (
+            "# TLS: its certificate (for the host `nats`) and key, from the Secret\n"
+            + _k8s_secret_command(f"{project}-nats-tls", tls.server_files)
+            if tls
+            else ""
+        )
         + "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: nats\n"
         + "spec:\n  serviceName: nats\n  replicas: 1\n"
         + "  selector:\n    matchLabels: {app: nats}\n"
@@ -266,8 +356,14 @@ def kubernetes(
         + "          volumeMounts:\n"
         + "            - {name: config, mountPath: /etc/nats}\n"
         + f"            - {{name: data, mountPath: {NATS_STORE}}}\n"
+        + (f"            - {{name: tls, mountPath: {SERVER_DIR}, readOnly: true}}\n" if tls else "")
         + "      volumes:\n"
         + f"        - name: config\n          configMap: {{name: {project}-nats-config}}\n"
+        + (
+            f"        - name: tls\n          secret: {{secretName: {project}-nats-tls}}\n"
+            if tls
+            else ""
+        )
         + "  volumeClaimTemplates:\n"
         + "    - metadata: {name: data}\n"
         + "      spec:\n        accessModes: [ReadWriteOnce]\n"
@@ -280,6 +376,12 @@ def kubernetes(
         HEADER
         + "# Creates or updates the streams and consumers (`nats provision`, user ops); run\n"
         + "# it again after a change of cells or [bus]: processes refuse to start until then.\n"
+        + (
+            "# TLS: every process reads its [bus] TLS files from the Secret\n"
+            + _k8s_secret_command(f"{project}-bus-tls", [f.name for f in tls.client])
+            if tls and tls.client
+            else ""
+        )
         + "apiVersion: batch/v1\nkind: Job\nmetadata:\n"
         + f"  name: {project}-provision\n"
         + "spec:\n  backoffLimit: 10\n"
@@ -295,7 +397,10 @@ def kubernetes(
         + _secret_env(package, ops, secret)
         + f"            - name: {ops_url_variable(package)}\n"
         + "              value: "
-        + f'"nats://{ops.user}:$({ops.password_variable(package)})@nats:4222"\n'
+        + f'"{scheme}://{ops.user}:$({ops.password_variable(package)})@nats:4222"\n'
+        + _k8s_tls_env(package, tls)
+        + _k8s_mounts(storing=False, tls=tls)
+        + ("      volumes:\n" + _k8s_tls_volume(project, tls) if tls and tls.client else "")
     )
     for (name, command), account in zip(
         _process_commands(found).items(), services(found), strict=True
@@ -331,17 +436,21 @@ def kubernetes(
             + _secret_env(package, account, secret)
             + f"            - name: {prefix}_BUS_URL\n"
             + "              value: "
-            + f'"nats://{account.user}:$({account.password_variable(package)})@nats:4222"\n'
+            + f'"{scheme}://{account.user}:$({account.password_variable(package)})@nats:4222"\n'
+            + _k8s_tls_env(package, tls)
             + _k8s_storage_env(package, project, storing)
-            + (_k8s_data_mount() if storing else "")
+            + _k8s_mounts(storing=bool(storing), tls=tls)
             + (_k8s_gateway_port() if name == "gateway" else "")
         )
+        volumes = (
+            f"        - name: data\n          persistentVolumeClaim: {{claimName: {claim}}}\n"
+            if storing
+            else ""
+        ) + _k8s_tls_volume(project, tls)
+        if volumes:
+            manifest += "      volumes:\n" + volumes
         if storing:
-            manifest += (
-                "      volumes:\n"
-                + f"        - name: data\n          persistentVolumeClaim: {{claimName: {claim}}}\n"
-                + _k8s_volume_claim(claim)
-            )
+            manifest += _k8s_volume_claim(claim)
         if name == "gateway":
             manifest += (
                 "---\napiVersion: v1\nkind: Service\nmetadata:\n"
@@ -354,18 +463,26 @@ def kubernetes(
 
 
 def deployment_files(
-    topology: Topology, cells: Sequence[Cell], package: str, project: str
+    topology: Topology,
+    cells: Sequence[Cell],
+    package: str,
+    project: str,
+    directory: Path = Path("deploy"),
 ) -> dict[str, str]:
-    """Every generated file, by path relative to `deploy/`."""
+    """Every generated file, by path relative to `directory` (where they are written).
+
+    Raises `TlsSettingsError` when a [bus] TLS file cannot be used (see `deploy_tls`).
+    """
     found = accounts(topology, cells, package)
+    tls = deploy_tls(topology.bus, directory)
+    server_tls = tls.server_block(project) if tls else ""
     files = {
-        "nats/nats-server.conf": server_config(found, package),
+        "nats/nats-server.conf": server_config(found, package, tls_block=server_tls),
         "nats/jetstream.json": plan_for(package, topology.bus, cells).as_json(),
-        "compose.yaml": compose(found, cells, package, project),
+        "compose.yaml": compose(found, cells, package, project, tls),
     }
-    files.update(
-        {f"k8s/{name}": text for name, text in kubernetes(found, cells, package, project).items()}
-    )
+    manifests = kubernetes(found, cells, package, project, tls)
+    files.update({f"k8s/{name}": text for name, text in manifests.items()})
     if any(cell.storage is not None for cell in cells):
         files["postgres/roles.sql"] = roles_sql(cells, package)
     return files

@@ -179,12 +179,14 @@ def server_config(
     package: str,
     port: int = 4222,
     store_dir: str | None = None,
+    tls_block: str = "",
 ) -> str:
     """A nats-server configuration with JetStream and one user per account.
 
     With `store_dir=None` (the generated file) the JetStream directory comes from the
     command line (`nats-server -c nats-server.conf -sd DIR`): nats-server refuses a
-    directory given in both places.
+    directory given in both places. `tls_block` (see `kernel.ops.deploy_tls`) makes
+    every client connection TLS.
     """
     users = []
     for account in found:
@@ -211,6 +213,7 @@ def server_config(
         f"# {PASSWORD_RULE} (`nats passwords` prints new ones).\n"
         "# JetStream's directory comes from the command line: nats-server -c FILE -sd DIR\n"
         f"port: {port}\n"
+        f"{tls_block}"
         f"{jetstream}"
         "authorization: {\n"
         "  users: [\n" + ",\n".join(users) + "\n  ]\n"

@@ -101,6 +101,7 @@ def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transpor
     of `app.CELLS` (see `kernel.bus.jetstream`).
     """
     policy = jetstream.delivery_policy(topology.bus)
+    own = jetstream.cell_policies(topology)  # [cells.<name>] concurrency, fetch_batch
     if topology.bus.transport == "nats":
         cells = load_cells() if topology.bus.provision == "auto" else hosted
         return NatsTransport(
@@ -110,8 +111,9 @@ def build_transport(topology: Topology, hosted: Sequence[Cell] = ()) -> Transpor
             plan=jetstream.plan_for(PACKAGE, topology.bus, cells),
             provision=topology.bus.provision,
             tls=client_context(topology.bus),
+            cell_policies=own,
         )
-    return MemoryTransport(policy)
+    return MemoryTransport(policy, cell_policies=own)
 
 
 @asynccontextmanager
