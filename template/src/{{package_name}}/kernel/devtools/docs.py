@@ -31,8 +31,9 @@ from typer._click.core import Context
 from typer._click.exceptions import BadParameter, MissingParameter, UsageError
 from typer.exceptions import Exit
 
-FENCE_OPEN = re.compile(r"^```(console|shell|bash|sh|shell-session)\s*\Z")
-FENCE_CLOSE = re.compile(r"^```\s*\Z")
+# Fences may be indented (a block in a list item): the indent is not part of the commands.
+FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)```(console|shell|bash|sh|shell-session)\s*\Z")
+FENCE_CLOSE = re.compile(r"^[ \t]*```\s*\Z")
 # The marker, and anything that looks like an attempt at one (to refuse a typo).
 INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
@@ -91,11 +92,17 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
     (never run: it is a mention, like a table's "what, which command").
     """
     name = path.relative_to(root).as_posix()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise DocumentError(
+            f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
     blocks: list[Block] = []
     number = 0
     while number < len(lines):
-        if not FENCE_OPEN.match(lines[number]):
+        fence = FENCE_OPEN.match(lines[number])
+        if fence is None:
             if inline:
                 blocks += [
                     Block(name, number + 1, [Command(number + 1, span)], "inline code")
@@ -107,7 +114,7 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
         end = next((n for n in range(number + 1, len(lines)) if FENCE_CLOSE.match(lines[n])), None)
         if end is None:
             raise DocumentError(f"{name}:{start}: console block is never closed with ```")
-        body = lines[number + 1 : end]
+        body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
         blocks.append(
             Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
         )
@@ -201,7 +208,7 @@ def problems(program: Program) -> list[str]:
     for path in project_documents(program.root):
         try:
             blocks = read_blocks(path, program.root, inline=True)
-        except (DocumentError, UnicodeDecodeError) as error:
+        except DocumentError as error:
             found.append(str(error))
             continue
         for block in blocks:
