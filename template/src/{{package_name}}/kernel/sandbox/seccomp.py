@@ -12,7 +12,9 @@ process are allowed on the worker itself only: resource limits (`prlimit64`),
 priority and scheduling. It may not clear its death signal (it must die with
 the service), use SysV IPC (shared memory, queues, semaphores outlive it and
 reach the host's), nor change files' modes, owners, times or extended
-attributes: Landlock governs reads and writes, not those.
+attributes: Landlock governs reads and writes, not those. Nor may it make
+anonymous memory files (`memfd_create`): their pages, written and never mapped,
+are outside the address-space limit.
 A system call of a foreign architecture kills the process.
 
 The BPF program is written here by hand rather than with libseccomp: its Python
@@ -72,6 +74,8 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "fchownat": 260, "fchmodat": 268, "fchmodat2": 452, "setxattr": 188,
             "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
             "fremovexattr": 199,
+            # Memory outside the address-space limit.
+            "memfd_create": 319,
         },
     ),
     "aarch64": (
@@ -97,6 +101,7 @@ ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
             "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55, "utimensat": 88,
             "fchmodat2": 452, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
             "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
+            "memfd_create": 279,
         },
     ),
 }  # fmt: skip
@@ -114,6 +119,7 @@ DENIED = (
     "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
     "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
     "removexattr", "lremovexattr", "fremovexattr",
+    "memfd_create",
 )  # fmt: skip
 # fcntl commands that make the kernel signal another process for the worker.
 F_SETOWN, F_SETSIG, F_SETOWN_EX = 8, 10, 15
