@@ -242,6 +242,8 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
     elif words[0] != program.command_name:
         return None  # curl, export, docker, ...: not this project's to check
     tool, arguments = words[0], words[1:]
+    if tool == "...":  # `uv run ...`: a mention of any command
+        return None
     if tool == program.command_name:
         return _check_arguments(program.cli, program.command_name, arguments)
     if tool == "python":
