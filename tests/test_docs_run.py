@@ -1,7 +1,7 @@
 """Every console block of a generated project's documents runs as written.
 
 README.md, AGENTS.md and every page of docs/ of a fresh render (names unlike
-the defaults, example cells on) run one document at a time, each in a copy of
+the defaults; with the example cells, and without) run one document at a time, each in a copy of
 the project of its own: the commands in order, in one shell state (exported
 variables carry on to the next command), each command's output compared with
 the `# ` lines under it. There `<name>` stands for a value the output shows
@@ -35,8 +35,16 @@ import pytest
 from conftest import TEMPLATE, generated_env, run_copier, sh
 from test_kernel import ANSWERS
 
-PREFIX = ANSWERS["package_name"].upper()
-COMMAND = ANSWERS["command_name"]
+VARIANTS: dict[str, dict[str, object]] = {
+    "examples": {**ANSWERS, "example_cells": True},
+    "bare": {
+        "project_name": "Back Office",
+        "package_name": "back_office",
+        "dist_name": "back-office-service",
+        "command_name": "bo",
+        "example_cells": False,
+    },
+}
 DOCUMENTS = [
     "README.md",
     "AGENTS.md",
@@ -46,7 +54,6 @@ DOCUMENTS = [
     ),
 ]
 PLACEHOLDER = re.compile(r"<([a-z][a-z0-9 -]*)>")
-SERVE = re.compile(rf"^uv run {COMMAND} serve\b")
 
 
 def free_port() -> int:
@@ -82,8 +89,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
 class Session:
     """One reader following one document: a shell state, placeholders, servers."""
 
-    def __init__(self, project: Path, scratch: Path, nats_server: str) -> None:
+    def __init__(
+        self, project: Path, scratch: Path, nats_server: str, answers: dict[str, object]
+    ) -> None:
         self.project, self.scratch, self.nats_server = project, scratch, nats_server
+        prefix = str(answers["package_name"]).upper()
+        self.serve_line = re.compile(rf"^uv run {answers['command_name']} serve\b")
         self.taken: set[int] = set()
         self.gateway_port, self.metrics_port = self.port(), self.port()
         self.values: dict[str, str] = {}
@@ -93,8 +104,8 @@ class Session:
         development_nats = self.start_nats("development-nats", ["-js"])
         self.env = {
             **generated_env(),
-            f"{PREFIX}_GATEWAY_PORT": str(self.gateway_port),
-            f"{PREFIX}_BUS_URL": f"nats://127.0.0.1:{development_nats}",
+            f"{prefix}_GATEWAY_PORT": str(self.gateway_port),
+            f"{prefix}_BUS_URL": f"nats://127.0.0.1:{development_nats}",
         }
 
     def port(self) -> int:
@@ -126,7 +137,7 @@ class Session:
         for command in block["commands"]:
             where = f"{block['path']}:{command['line']}"
             text = self.as_here(command["text"], where)
-            if SERVE.match(text):
+            if self.serve_line.match(text):
                 assert not command["expected"], f"{where}: output shown under a server"
                 self.serve(text, where)
             else:
@@ -238,10 +249,17 @@ class Session:
         return re.compile("".join(parts)), names
 
 
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def variant(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    destination = tmp_path_factory.mktemp("docs") / "acme-orders"
-    data = [arg for key, value in ANSWERS.items() for arg in ("--data", f"{key}={value}")]
+def rendered(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    destination = tmp_path_factory.mktemp(f"docs-{variant}") / "project"
+    answers = VARIANTS[variant]
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
     result = run_copier(
         "copy", "--trust", "--defaults", *data, str(TEMPLATE), str(destination), lock=True
     )
@@ -251,9 +269,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def blocks(rendered: Path) -> dict[str, list[dict[str, Any]]]:
+def blocks(variant: str, rendered: Path) -> dict[str, list[dict[str, Any]]]:
     """The console blocks of every document, as the generated kernel reads them."""
-    package = ANSWERS["package_name"]
+    package = VARIANTS[variant]["package_name"]
     listed = sh(rendered, "uv", "run", "python", "-m", f"{package}.kernel.devtools.docs", "blocks")
     by_document: dict[str, list[dict[str, Any]]] = {}
     for block in json.loads(listed.stdout):
@@ -270,6 +288,7 @@ def test_every_document_with_blocks_is_run_here(blocks: dict[str, list[dict[str,
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_console_blocks_run_as_written(
     document: str,
+    variant: str,
     rendered: Path,
     blocks: dict[str, list[dict[str, Any]]],
     tmp_path: Path,
@@ -282,8 +301,9 @@ def test_console_blocks_run_as_written(
     if document != "README.md":
         # Every other page is read by someone who has run the service as README.md's
         # first block shows: databases migrated.
-        sh(project, "uv", "run", COMMAND, "db", "upgrade")
-    session = Session(project, tmp_path, str(rendered / ".venv" / "bin" / "nats-server"))
+        sh(project, "uv", "run", str(VARIANTS[variant]["command_name"]), "db", "upgrade")
+    nats_server = str(rendered / ".venv" / "bin" / "nats-server")
+    session = Session(project, tmp_path, nats_server, VARIANTS[variant])
     try:
         for block in runnable:
             session.run_block(block)
