@@ -55,6 +55,7 @@ class Setup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     database: str = ""
     data_dir: str = ""
     source: str = ""  # the CloudEvents source of the events the cell publishes
+    uid: int = 65534  # what a worker started by root drops to: its pool's (see `uids`)
 
 
 class Layer(msgspec.Struct, frozen=True):

@@ -6,8 +6,8 @@
 2. namespaces: a new network namespace (no network at all), inside a new user
    namespace unless root; not permitted on Ubuntu 24.04 runners (AppArmor).
 3. privileges: root ignores RLIMIT_NPROC, so a worker started by root drops to
-   a uid of its own (no account, no other process), keeping only the right to
-   read (confined by Landlock); `nobody` only when no such uid is free.
+   its pool's own uid (see `uids`), keeping only the right to read (confined
+   by Landlock); `nobody` only when no such uid was free.
 4. rlimits: CPU time, address space, file size, open files, processes, no core.
 5. landlock: read-only allowlist, one scratch directory, no TCP (ABI >= 4).
 6. seccomp: the filter of `seccomp`, built before any layer, installed last.
@@ -39,14 +39,10 @@ from .linux import (
 )
 
 if sys.platform != "win32":  # imported before any layer: a dropped user may not read it later
-    import pwd
     import resource
 
-NOBODY = 65534
-# The uids systemd gives its DynamicUser services: reserved for accounts that own
-# nothing. A worker takes one no account and no running process has, so its
-# RLIMIT_NPROC counts its own processes and threads, not every `nobody` on the host.
-DYNAMIC_UIDS = range(61184, 65520)
+from .uids import NOBODY
+
 MB = 1024 * 1024
 
 
@@ -55,7 +51,7 @@ def confine(setup: Setup) -> list[Layer]:
     program = seccomp.build_filter(os.getpid()) if IS_LINUX and seccomp.supported() else None
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
     layers.append(_attempt("namespaces", _namespaces))
-    layers.append(_attempt("privileges", lambda: _privileges(setup.scratch, setup.data_dir)))
+    layers.append(_attempt("privileges", lambda: _privileges(setup)))
     layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
     no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
     layers.append(no_new_privs)
@@ -132,7 +128,7 @@ def _namespaces() -> str:
     return "new user and network namespace (no network), no capabilities"
 
 
-def _privileges(scratch: str, data_dir: str = "") -> str:
+def _privileges(setup: Setup) -> str:
     if os.geteuid() != 0:
         raise LayerNotNeededError("not running as root")
     outside = _namespace_root_outside()
@@ -144,11 +140,11 @@ def _privileges(scratch: str, data_dir: str = "") -> str:
         )
     # The kernel skips RLIMIT_NPROC for uid 0 even inside a user namespace: only
     # another uid makes the process limit hold.
-    uid = worker_uid()
-    os.chown(scratch, uid, uid)
-    if data_dir:  # the cell's database: the worker writes it as its uid (and SQLite,
-        # run as root in the parent, gives the files it creates to the file's owner)
-        for path in [Path(data_dir), *Path(data_dir).iterdir()]:
+    uid = setup.uid  # its pool's (see `uids`)
+    os.chown(setup.scratch, uid, uid)
+    if setup.data_dir:  # the cell's database: the worker writes it as its uid (and
+        # SQLite, run as root in the parent, gives the files it creates to the file's owner)
+        for path in [Path(setup.data_dir), *Path(setup.data_dir).iterdir()]:
             os.chown(path, uid, uid)
     # Python and the project may live where only root can read (/root/...). With
     # Landlock, reading is confined to the allowlist whatever the permissions, so
@@ -167,49 +163,8 @@ def _privileges(scratch: str, data_dir: str = "") -> str:
     keep_capabilities(*keep)
     prctl(PR_SET_KEEPCAPS, 0)
     kept = ", keeping only CAP_DAC_READ_SEARCH (reads stay in the allowlist)" if keep else ""
-    own = "a uid of its own" if uid != NOBODY else "nobody: no free uid of its own"
+    own = "its pool's own" if uid != NOBODY else "nobody: no free uid of its own"
     return f"dropped root to uid/gid {uid} ({own}){kept}"
-
-
-def worker_uid() -> int:
-    """A uid in `DYNAMIC_UIDS` with no account and no live process; else `nobody`.
-
-    Where to start is taken from the worker's pid, so workers starting together
-    look at different uids first.
-    """
-    busy = _uids_running()
-    mapped = _mapped_uids()
-    start = os.getpid() % len(DYNAMIC_UIDS)
-    for offset in range(len(DYNAMIC_UIDS)):
-        uid = DYNAMIC_UIDS[(start + offset) % len(DYNAMIC_UIDS)]
-        if uid in busy or not any(uid in ids for ids in mapped):
-            continue
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:  # no account: it owns nothing
-            return uid
-    return NOBODY
-
-
-def _uids_running() -> set[int]:
-    """The owners of the processes running now (those /proc shows)."""
-    owners = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                owners.add(entry.stat().st_uid)
-            except OSError:  # it ended meanwhile
-                continue
-    return owners
-
-
-def _mapped_uids() -> list[range]:
-    """The uids this user namespace maps (all of them outside any container)."""
-    try:
-        lines = Path("/proc/self/uid_map").read_text(encoding="ascii").splitlines()
-        return [range(int(f[0]), int(f[0]) + int(f[2])) for f in (line.split() for line in lines)]
-    except (OSError, ValueError, IndexError):
-        return [range(2**32 - 1)]
 
 
 def _namespace_root_outside() -> int | None:

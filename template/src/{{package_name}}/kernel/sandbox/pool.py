@@ -58,6 +58,7 @@ from .frames import (
     pack,
     unpack,
 )
+from .uids import NOBODY, pool_uid, release
 
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
@@ -160,9 +161,12 @@ class SandboxPool:
     _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
+    _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
 
     async def start(self) -> None:
         """Start `pool_size` workers; refuse (and stop them) below the minimum level."""
+        if os.geteuid() == 0 and self._uid == NOBODY:
+            self._uid = pool_uid()
         started = await asyncio.gather(
             *(self._spawn() for _ in range(self.policy.pool_size)), return_exceptions=True
         )
@@ -280,6 +284,7 @@ class SandboxPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(worker.kill() for worker in list(self._workers)))
         self._workers.clear()
+        release(self._uid)
 
     @property
     def live_workers(self) -> int:
@@ -300,6 +305,7 @@ class SandboxPool:
             database=self.database,
             data_dir=self.data_dir,
             source=self.source,
+            uid=self._uid,
         )
         try:
             process = await asyncio.create_subprocess_exec(
