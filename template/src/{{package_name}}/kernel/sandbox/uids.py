@@ -20,6 +20,7 @@ _given: set[int] = set()  # to this process's pools: two pools never share a uid
 def pool_uid() -> int:
     """A free uid for a new pool (`NOBODY` when none is free); `release` it at the end."""
     import pwd  # POSIX only, as the sandbox is; here so the module imports anywhere
+
     busy = _uids_running() | _given
     mapped = _mapped_uids()
     start = secrets.randbelow(len(DYNAMIC_UIDS))  # services starting together look apart
