@@ -364,17 +364,18 @@ class SandboxPool:
         return worker
 
     def _retire(self, worker: Worker) -> None:
-        """Kill `worker` now; reap it and start its successor in the background."""
+        """Kill `worker` now; reap it and start its successor in the background, at once
+        (the successor need not wait for the dead worker's pipes to close)."""
         worker.signal_kill()
-        task = asyncio.create_task(self._respawn(worker))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        for work in (self._discard(worker), self._respawn()):
+            task = asyncio.create_task(work)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _respawn(self, worker: Worker) -> None:
+    async def _respawn(self) -> None:
         """Start a successor, retrying for as long as the pool is open (a machine out of
         processes or memory recovers; giving up would leave the cell without workers
         for good). Meanwhile calls fail fast with the reason, and readiness says it."""
-        await self._discard(worker)
         first, longest = RESPAWN_BACKOFF
         attempt = 0
         while not self._closed:
