@@ -16,12 +16,14 @@ Configured per cell in topology.toml, every key optional:
     processes = 8          # processes and threads of the worker's user (RLIMIT_NPROC)
     pool_size = 2          # pre-forked workers, so at most this many calls at once
     recycle_after = 1000   # calls before a worker is replaced by a fresh one
+    fresh_worker_per_call = true  # no worker serves two calls; default: true for risk "high"
     read_paths = []        # more absolute paths the cell may read (data files, models)
 """
 
 from typing import Annotated
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 AbsolutePath = Annotated[str, msgspec.Meta(pattern=r"^/", max_length=4096)]
 
@@ -51,4 +53,16 @@ class SandboxPolicy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     processes: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 8
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
     recycle_after: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # True: each call gets a worker no earlier call ran in, and the worker is killed
+    # after it, so a worker compromised by one input never sees another caller's.
+    # Unset: decided by the cell's risk (`for_risk`).
+    fresh_worker_per_call: bool | UnsetType = UNSET
     read_paths: tuple[AbsolutePath, ...] = ()
+
+
+def for_risk(policy: SandboxPolicy, high_risk: bool) -> SandboxPolicy:
+    """`policy` with its unset choices made for the cell's risk: a high-risk cell
+    gets a fresh worker per call unless its table says otherwise."""
+    if policy.fresh_worker_per_call is UNSET:
+        return msgspec.structs.replace(policy, fresh_worker_per_call=high_risk)
+    return policy

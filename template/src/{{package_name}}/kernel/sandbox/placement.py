@@ -31,12 +31,14 @@ import msgspec
 
 from ..bus.codec import decode, encode
 from ..bus.envelope import Envelope
+from ..config.sandbox_policy import for_risk
 from ..config.topology import Topology
 from ..core.cell import (
     Cell,
     CommandHandler,
     Context,
     EventHandler,
+    Risk,
 )
 from ..core.contracts import (
     Command,
@@ -97,7 +99,7 @@ async def sandboxed(
             pool = SandboxPool(
                 cell.name,
                 target,
-                topology.sandbox_of(cell.name),
+                for_risk(topology.sandbox_of(cell.name), cell.risk is Risk.HIGH),
                 import_paths,
                 database=database,
                 data_dir=data_dir,

@@ -10,6 +10,10 @@ Each call takes an idle worker (so at most `pool_size` calls run at once) and
 must finish within `policy.timeout`; past it, or when the caller gives up, the
 worker's whole process group is killed. A worker that died, was killed, or
 served `recycle_after` calls is replaced by a fresh one in the background.
+With `policy.fresh_worker_per_call`, no worker serves two calls: each is
+killed as soon as its call is done and its successor starts then (after the
+reply, not when the call begins: a start's fork and imports would slow the
+call in flight). The `pool_size` idle workers are the ready spares.
 Failures reach the caller as `kernel.core.errors` types: `DeadlineExceededError`,
 `HandlerFailedError` (a crash; the details go to this process's log),
 `RejectedError` as the handler raised it, `UnavailableError` when no worker
@@ -112,11 +116,7 @@ class Worker:
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
         if self.process.returncode is None:
-            # os.kill, not Process.kill: that polls, and reaping here would steal the
-            # exit status from asyncio's child watcher.
-            for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
-                with contextlib.suppress(ProcessLookupError):
-                    kill(self.process.pid, signal.SIGKILL)
+            self.signal_kill()
             try:
                 async with asyncio.timeout(REAP_TIMEOUT):
                     with contextlib.suppress(OSError):
@@ -125,6 +125,15 @@ class Worker:
             except TimeoutError:  # its pipe is held open elsewhere; the child watcher reaps it
                 logger.error("sandbox: worker %d did not close its pipe after SIGKILL", self.pid)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def signal_kill(self) -> None:
+        """SIGKILL the worker's group at once; `kill` reaps it."""
+        if self.process.returncode is None:
+            # os.kill, not Process.kill: that polls, and reaping here would steal the
+            # exit status from asyncio's child watcher.
+            for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
+                with contextlib.suppress(ProcessLookupError):
+                    kill(self.process.pid, signal.SIGKILL)
 
     async def _discard_output(self) -> None:
         """Read what the worker left unread: `wait()` returns only once its stdout is at
@@ -162,6 +171,11 @@ class SandboxPool:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
     _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
+
+    @property
+    def fresh_workers(self) -> bool:
+        """True when no worker serves two calls (see the module docstring)."""
+        return self.policy.fresh_worker_per_call is True
 
     async def start(self) -> None:
         """Start `pool_size` workers; refuse (and stop them) below the minimum level."""
@@ -230,7 +244,7 @@ class SandboxPool:
                     waiting_on = None
                     outcome = await worker.read_frame()
         except TimeoutError:
-            self._replace(worker)
+            self._retire(worker)
             during = f" waiting for {waiting_on.message_type[:200]}" if waiting_on else ""
             raise DeadlineExceededError(
                 f"{message_type}: the sandboxed handler passed its {self.policy.timeout:g} s "
@@ -238,24 +252,24 @@ class SandboxPool:
             ) from None
         except (ConnectionError, EOFError, msgspec.DecodeError) as error:
             cause = await self._death(worker, error)
-            self._replace(worker)
+            self._retire(worker)
             logger.error("sandbox %s: worker %d failed: %s", self.name, worker.pid, cause)
             raise HandlerFailedError(
                 f"{message_type}: the sandbox worker failed ({cause}); it was replaced"
             ) from None
         except BaseException:  # cancelled by the caller's deadline: the worker is mid-call
-            self._replace(worker)
+            self._retire(worker)
             raise
         if not isinstance(outcome, Outcome) or outcome.number != call.number:
             # Out of step: what it sent may belong to another call. Never pass it on.
-            self._replace(worker)
+            self._retire(worker)
             logger.error("sandbox %s: worker %d broke the protocol", self.name, worker.pid)
             raise HandlerFailedError(
                 f"{message_type}: the sandbox worker broke the protocol; it was replaced"
             )
         if len(outcome.events) > MAX_EVENTS_PER_CALL:
             # The worker trims nothing the parent relies on: a forged outcome is judged here.
-            self._replace(worker)
+            self._retire(worker)
             logger.error(
                 "sandbox %s: worker %d published %d events in one call (at most %d)",
                 self.name,
@@ -268,8 +282,8 @@ class SandboxPool:
                 f"in one call, more than {MAX_EVENTS_PER_CALL}; none was published"
             )
         worker.calls += 1
-        if worker.calls >= self.policy.recycle_after:
-            self._replace(worker)
+        if self.fresh_workers or worker.calls >= self.policy.recycle_after:
+            self._retire(worker)
         else:
             self._idle.put_nowait(worker)
         if outcome.code:
@@ -289,6 +303,11 @@ class SandboxPool:
     @property
     def live_workers(self) -> int:
         return len(self._workers)
+
+    @property
+    def idle_workers(self) -> int:
+        """Workers started, restricted and waiting for a call."""
+        return self._idle.qsize()
 
     # -- workers -------------------------------------------------------------------
 
@@ -350,17 +369,19 @@ class SandboxPool:
             raise SandboxRefusedError(message)
         return worker
 
-    def _replace(self, worker: Worker) -> None:
-        """Kill `worker` and start its successor in the background."""
-        task = asyncio.create_task(self._respawn(worker))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _retire(self, worker: Worker) -> None:
+        """Kill `worker` now; reap it and start its successor in the background, at once
+        (the successor need not wait for the dead worker's pipes to close)."""
+        worker.signal_kill()
+        for work in (self._discard(worker), self._respawn()):
+            task = asyncio.create_task(work)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _respawn(self, worker: Worker) -> None:
+    async def _respawn(self) -> None:
         """Start a successor, retrying for as long as the pool is open (a machine out of
         processes or memory recovers; giving up would leave the cell without workers
         for good). Meanwhile calls fail fast with the reason, and readiness says it."""
-        await self._discard(worker)
         first, longest = RESPAWN_BACKOFF
         attempt = 0
         while not self._closed:

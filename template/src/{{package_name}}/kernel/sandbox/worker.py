@@ -36,7 +36,6 @@ from ..core.errors import (
     error_for,
 )
 from ..core.principal import ANONYMOUS, Principal
-from ..storage import StoredCell, open_database, stored
 from .frames import (
     HEADER,
     MAX_FRAME,
@@ -52,6 +51,11 @@ from .frames import (
     unpack,
 )
 from .layers import confine, level_of
+
+# Storage (SQLAlchemy, Alembic: a third of a worker's start) is imported only by
+# workers of a cell with storage: a worker is started for every call of a cell
+# with `fresh_worker_per_call`.
+STORAGE = f"{__package__.rpartition('.')[0]}.storage"
 
 
 class SandboxContext:
@@ -137,6 +141,8 @@ def main() -> None:
     setup = msgspec.json.decode(sys.argv[1].encode(), type=Setup)
     channel_in, channel_out = _take_pipes()
     _close_inherited(keep={0, 1, 2, channel_in, channel_out})
+    if setup.database:  # imported before any layer, as the rest of the kernel is
+        importlib.import_module(STORAGE)
     layers = confine(setup)
     sys.path[:0] = setup.import_paths
     try:
@@ -156,6 +162,8 @@ def _with_storage(cell: Cell, setup: Setup) -> Cell:
     """
     if not setup.database or cell.storage is None:
         return cell
+    from ..storage import StoredCell, open_database, stored  # imported by `main` already
+
     database = open_database(cell.name, setup.database)
     return stored(cell, StoredCell(database=database, relay=_Envelopes(setup.source)))
 
