@@ -14,9 +14,7 @@ the day it moves out of the process.
 """
 
 import logging
-from typing import Any, NoReturn, Protocol, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from ..core.contracts import (
     Command,
@@ -27,6 +25,9 @@ from ..core.contracts import (
 from ..core.errors import UndeclaredError
 from ..core.principal import ANONYMOUS, Principal
 from .envelope import remaining
+
+if TYPE_CHECKING:  # only annotated: a sandbox worker of a cell without storage never imports it
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class HandlerContext:
         return remaining(self._deadline)
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> "AsyncSession":
         self._no_storage()
 
     @property

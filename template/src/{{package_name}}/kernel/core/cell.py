@@ -14,9 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .contracts import (
     Command,
@@ -28,6 +26,9 @@ from .contracts import (
 )
 from .principal import Principal
 from .storage import Storage
+
+if TYPE_CHECKING:  # only annotated: a sandbox worker of a cell without storage never imports it
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 CELL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\Z")
 ReplyT = TypeVar("ReplyT", bound=Reply)
@@ -62,7 +63,7 @@ class Context(Protocol):
     def principal(self) -> Principal: ...
 
     @property
-    def session(self) -> AsyncSession: ...
+    def session(self) -> "AsyncSession": ...
 
     @property
     def remaining(self) -> float | None: ...
