@@ -74,6 +74,10 @@ MAX_FAILURE_LOG = 4000  # characters of a failure's traceback in the service's l
 REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RESPAWN_BACKOFF = (0.1, 30.0)  # seconds: first wait after a failed start, and the longest
 REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reaped
+# CPU seconds a reused worker may use between its calls (finishing the last one's
+# writes); more means a thread of a handler kept running after its call returned.
+IDLE_CPU_ALLOWANCE = 0.05
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 logger = logging.getLogger(__name__)
 
 # Sends a handler's command for it and answers; see `frames.Send`.
@@ -84,6 +88,15 @@ class SandboxRefusedError(TopologyError):
     """The sandbox cannot give a cell the isolation topology.toml requires; one line."""
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) of a live process; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 @dataclass(eq=False)
 class Worker:
     """One restricted child process and its pipes."""
@@ -92,6 +105,7 @@ class Worker:
     scratch: Path
     hello: Hello | None = None
     calls: int = 0
+    cpu_when_idle: float = 0.0  # its CPU seconds when it last finished a call
 
     @property
     def pid(self) -> int:
@@ -220,6 +234,8 @@ class SandboxPool:
                 f"{message_type}: {len(data)} bytes exceed the sandbox frame limit of {MAX_FRAME}"
             )
         worker = await self._idle.get()
+        while self._ran_between_calls(worker):
+            worker = await self._idle.get()
         call = Call(
             kind,
             message_type,
@@ -285,6 +301,7 @@ class SandboxPool:
         if self.fresh_workers or worker.calls >= self.policy.recycle_after:
             self._retire(worker)
         else:
+            worker.cpu_when_idle = cpu_seconds(worker.pid)
             self._idle.put_nowait(worker)
         if outcome.code:
             raise _as_error(self.name, outcome)
@@ -368,6 +385,23 @@ class SandboxPool:
             message = refusal(self.name, hello.level, hello.layers, self.policy.min_level)
             raise SandboxRefusedError(message)
         return worker
+
+    def _ran_between_calls(self, worker: Worker) -> bool:
+        """Retire a worker that used CPU while it had no call (a thread a handler left
+        running: it would take CPU from the service and see the next call's input)."""
+        if not worker.calls:  # no handler ran in it yet (so replacing never goes round)
+            return False
+        used = cpu_seconds(worker.pid) - worker.cpu_when_idle
+        if used <= IDLE_CPU_ALLOWANCE:
+            return False
+        logger.warning(
+            "sandbox %s: worker %d used %.0f ms of CPU between calls; replaced",
+            self.name,
+            worker.pid,
+            used * 1000,
+        )
+        self._retire(worker)
+        return True
 
     def _retire(self, worker: Worker) -> None:
         """Kill `worker` now; reap it and start its successor in the background, at once
