@@ -31,9 +31,11 @@ from typer._click.core import Context
 from typer._click.exceptions import BadParameter, MissingParameter, UsageError
 from typer.exceptions import Exit
 
-# Fences may be indented (a block in a list item): the indent is not part of the commands.
-FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)```(console|shell|bash|sh|shell-session)\s*\Z")
-FENCE_CLOSE = re.compile(r"^[ \t]*```\s*\Z")
+# A fence is three or more backticks or tildes, as in CommonMark; it may be indented (a block
+# in a list item): the indent is not part of the commands. Only the info strings below are
+# console blocks, but every fence is followed to its close: a ```` block may show a page.
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)\Z")
+CONSOLE = {"console", "shell", "bash", "sh", "shell-session"}
 # The marker, and anything that looks like an attempt at one (to refuse a typo).
 INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
@@ -81,7 +83,10 @@ class DocumentError(ValueError):
 
 def project_documents(root: Path) -> list[Path]:
     """README.md, AGENTS.md and every page under docs/, in that order."""
-    pages = sorted((root / "docs").rglob("*.md")) if (root / "docs").is_dir() else []
+    docs = root / "docs"
+    # A folder named like a page is none; a broken link is, and read_blocks names it.
+    found = docs.rglob("*.md") if docs.is_dir() else iter(())
+    pages = sorted(page for page in found if not page.is_dir())
     return [path for path in (root / "README.md", root / "AGENTS.md") if path.is_file()] + pages
 
 
@@ -98,11 +103,13 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
         raise DocumentError(
             f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
+    except OSError as error:  # a broken link, a folder, no permission
+        raise DocumentError(f"{name}: cannot be read ({error.strerror})") from None
     blocks: list[Block] = []
     number = 0
     while number < len(lines):
-        fence = FENCE_OPEN.match(lines[number])
-        if fence is None:
+        fence = FENCE.match(lines[number])
+        if fence is None or (fence["fence"][0] == "`" and "`" in fence["info"]):
             if inline:
                 blocks += [
                     Block(name, number + 1, [Command(number + 1, span)], "inline code")
@@ -111,15 +118,32 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
             number += 1
             continue
         start = number + 1  # 1-based line of the fence
-        end = next((n for n in range(number + 1, len(lines)) if FENCE_CLOSE.match(lines[n])), None)
+        end = next((n for n in range(number + 1, len(lines)) if _closes(fence, lines[n])), None)
+        is_console = fence["info"].strip().lower() in CONSOLE
+        if end is None and is_console:
+            raise DocumentError(
+                f"{name}:{start}: console block is never closed with {fence['fence']}"
+            )
         if end is None:
-            raise DocumentError(f"{name}:{start}: console block is never closed with ```")
-        body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
-        blocks.append(
-            Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
-        )
+            break  # an unclosed block of another kind runs to the end of the page
+        if is_console:
+            body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
+            blocks.append(
+                Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
+            )
         number = end + 1
     return blocks
+
+
+def _closes(fence: re.Match[str], line: str) -> bool:
+    """Whether `line` closes `fence`: the same character, at least as many, and nothing else."""
+    close = FENCE.match(line)
+    return (
+        close is not None
+        and not close["info"].strip()
+        and close["fence"][0] == fence["fence"][0]
+        and len(close["fence"]) >= len(fence["fence"])
+    )
 
 
 def _not_run_reason(lines: list[str], fence: int, name: str) -> str | None:
@@ -232,10 +256,11 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
     if words[:2] == ["uv", "run"]:
         rest = words[2:]
         while rest and rest[0].startswith("-"):
-            option = rest.pop(0).split("=", 1)[0]
+            word = rest.pop(0)
+            option = word.split("=", 1)[0]
             other_environment |= option in UV_RUN_OTHER_ENVIRONMENT
-            if option in UV_RUN_VALUE_OPTIONS and "=" not in option and rest:
-                rest.pop(0)
+            if option in UV_RUN_VALUE_OPTIONS and "=" not in word and rest:
+                rest.pop(0)  # the value of `--with httpx`; `--with=httpx` is one word
         if not rest:
             return "`uv run` names no command"
         words = rest
@@ -251,6 +276,8 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
         if script and arguments[0] != "-m" and not (program.root / script).is_file():
             return f"no file {script} in the project"
         return None
+    if "/" in tool:  # `uv run scripts/seed.sh`: a file of the project, not a tool
+        return None if (program.root / tool).is_file() else f"no file {tool} in the project"
     if not other_environment and not (program.tools / tool).exists():
         return f"no `{tool}` installed in this environment"
     return None
@@ -261,8 +288,12 @@ def _check_arguments(cli: CliCommand, name: str, arguments: list[str]) -> str | 
     if "--help" in arguments:
         arguments = arguments[: arguments.index("--help")]
     command, context, rest = cli, Context(cli, info_name=name), list(arguments)
-    while hasattr(command, "get_command"):  # a group: the first word names a subcommand
-        if not rest or rest[0].startswith("-") or rest[0] == "...":
+    while hasattr(command, "get_command"):  # a group: its options, then a subcommand
+        try:
+            _, rest, _ = command.make_parser(context).parse_args(args=rest)
+        except UsageError as error:  # `acme --verbose db`: no such option of the group
+            return error.format_message()
+        if not rest or rest[0] == "...":
             return None  # `acme`, `acme --version` or `acme ...`: nothing more to check
         subcommand = command.get_command(context, rest[0])
         if subcommand is None:
