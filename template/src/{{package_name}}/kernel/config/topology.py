@@ -329,6 +329,7 @@ def _explain(message: str, prefix: str) -> str:
     what, where = split_message(message)
     where = ".".join(part for part in (prefix, where) if part) or "(top level)"
     what = what.replace("Object contains unknown field", "unknown key")
+    what = what.replace(" | null`", "`")  # an optional key: TOML has no null to offer
     key = where.rpartition(".")[2]
     if what.startswith("Invalid enum value") and key in CHOICES:
         what = f"expected one of {', '.join(CHOICES[key])}, got {what.partition(' value ')[2]}"
