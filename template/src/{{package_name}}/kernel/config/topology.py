@@ -76,6 +76,10 @@ EXPECTED: dict[str, str] = {
     "url": "a NATS URL like nats://127.0.0.1:4222",
     "storage.url": STORAGE_EXAMPLE,
     "storage_url": STORAGE_EXAMPLE,
+    "data_dir": "a directory path, without control characters, relative to topology.toml",
+    **dict.fromkeys(
+        TLS_SETTINGS, "a file path, without control characters, relative to topology.toml"
+    ),
 }
 # Keys whose allowed values are a closed list, for messages that name them.
 CHOICES: dict[str, tuple[str, ...]] = {
