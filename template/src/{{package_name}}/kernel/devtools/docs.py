@@ -39,9 +39,11 @@ CONSOLE = {"console", "shell", "bash", "sh", "shell-session"}
 # The marker, and anything that looks like an attempt at one (to refuse a typo).
 INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
+# `cat > file <<'EOF'`: the lines up to `EOF` are the command's input, not commands.
+HERE_DOCUMENT = re.compile(r"<<-?[ \t]*(?P<quote>['\"]?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
 NOT_RUN = re.compile(r"^<!--\s*not run\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
 SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
-REDIRECTIONS = {">", ">>", "<", ">&", "<&"}
+REDIRECTIONS = {">", ">>", "<", ">&", "<&", "<<", "<<<"}
 # `uv run` options that take a value: the tool comes after them.
 UV_RUN_VALUE_OPTIONS = {
     "--group",
@@ -167,7 +169,14 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
     prompted = any(line.startswith("$ ") for line in body)
     commands: list[Command] = []
     pending = ""  # a command continued with a trailing backslash
+    until = None  # the word that ends the here-document of the last command
     for offset, line in enumerate(body):
+        if until is not None:
+            # A transcript shows the shell's `> ` prompt before each line of input.
+            line = line.removeprefix("> ") if prompted else line
+            commands[-1].text += "\n" + line
+            until = None if line.lstrip("\t") == until else until
+            continue
         if pending:
             pending += "\n" + line
             if not line.endswith("\\"):
@@ -183,6 +192,8 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
             commands.append(Command(first_line + offset, text))
             if text.endswith("\\"):
                 pending = text
+            elif here := HERE_DOCUMENT.search(text):
+                until = here["word"]
         elif commands and line.strip():
             # Output shown under the command: `# ` lines, or any line of a prompted block.
             shown = line if prompted else line.removeprefix("#").removeprefix(" ")
@@ -193,7 +204,7 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
 def invocations(text: str) -> list[list[str]]:
     """The simple commands of a shell line, as words (assignments and redirections dropped)."""
     # `<your model id>` stands for a word; the shell would read `<` as a redirection.
-    text = PLACEHOLDER.sub("PLACEHOLDER", text.replace("\\\n", " "))
+    text = PLACEHOLDER.sub("PLACEHOLDER", _without_input(text).replace("\\\n", " "))
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = "#"
@@ -213,6 +224,20 @@ def invocations(text: str) -> list[list[str]]:
                 continue  # NAME=value before the command
             simple[-1].append(word)
     return [words for words in simple if words]
+
+
+def _without_input(text: str) -> str:
+    """`text` without the lines of its here-documents: input, not commands."""
+    kept: list[str] = []
+    until = None
+    for line in text.split("\n"):
+        if until is not None:
+            until = None if line.lstrip("\t") == until else until
+            continue
+        kept.append(line)
+        if here := HERE_DOCUMENT.search(line):
+            until = here["word"]
+    return "\n".join(kept)
 
 
 @dataclass(frozen=True)
