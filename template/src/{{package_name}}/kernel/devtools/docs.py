@@ -58,6 +58,10 @@ UV_RUN_VALUE_OPTIONS = {
 }
 # With these, the tool may come from outside this environment.
 UV_RUN_OTHER_ENVIRONMENT = {"--group", "--with", "--extra", "--all-groups", "--all-extras"}
+# With these, the command runs in another project: not this one's to check.
+UV_RUN_OTHER_PROJECT = {"--directory", "--project"}
+# Python's options that take the next word as their value (`-c` and `-m` end the options).
+PYTHON_VALUE_OPTIONS = {"-W", "-X"}
 
 
 @dataclass
@@ -284,6 +288,8 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
             word = rest.pop(0)
             option = word.split("=", 1)[0]
             other_environment |= option in UV_RUN_OTHER_ENVIRONMENT
+            if option in UV_RUN_OTHER_PROJECT:
+                return None
             if option in UV_RUN_VALUE_OPTIONS and "=" not in word and rest:
                 rest.pop(0)  # the value of `--with httpx`; `--with=httpx` is one word
         if not rest:
@@ -295,16 +301,33 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
     if tool == program.command_name:
         return _check_arguments(program.cli, program.command_name, arguments)
     if tool == "python":
-        if arguments[:2] == ["-m", program.package]:
-            return _check_arguments(program.cli, program.command_name, arguments[2:])
-        script = next((word for word in arguments if not word.startswith("-")), None)
-        if script and arguments[0] != "-m" and not (program.root / script).is_file():
-            return f"no file {script} in the project"
-        return None
+        return _check_python(program, arguments)
     if "/" in tool:  # `uv run scripts/seed.sh`: a file of the project, not a tool
         return None if (program.root / tool).is_file() else f"no file {tool} in the project"
     if not other_environment and not (program.tools / tool).exists():
         return f"no `{tool}` installed in this environment"
+    return None
+
+
+def _check_python(program: Program, arguments: list[str]) -> str | None:
+    """`python [options] (FILE | -m MODULE | -c CODE) ...`: this program's arguments or a file."""
+    rest = list(arguments)
+    while rest and rest[0].startswith("-") and rest[0] != "-":
+        option = rest.pop(0)
+        if option == "--":
+            break
+        if option.startswith("-c"):
+            return None  # code on the command line
+        if option.startswith("-m"):
+            module = option[2:] or (rest.pop(0) if rest else "")
+            if module != program.package:
+                return None  # pytest, another module: not a file to look for
+            return _check_arguments(program.cli, program.command_name, rest)
+        if option in PYTHON_VALUE_OPTIONS and rest:
+            rest.pop(0)
+    script = rest[0] if rest else "-"
+    if script != "-" and not (program.root / script).is_file():
+        return f"no file {script} in the project"
     return None
 
 
