@@ -257,16 +257,21 @@ def parse_topology(
 
 
 def check_cells(
-    topology: Topology, cell_names: Iterable[str], source: str = "topology.toml"
+    topology: Topology,
+    cell_names: Iterable[str],
+    source: str = "topology.toml",
+    environ: Mapping[str, str] | None = None,
 ) -> None:
-    """Refuse a `[cells.<name>]` table that names no cell of the composition root."""
+    """Refuse a `[cells.<name>]` table (or `<PKG>_STORAGE_URL_<CELL>`) naming no cell."""
     known = sorted(cell_names)
+    listed = f"(known: {', '.join(known) or 'none'})"
+    environ = os.environ if environ is None else environ
     for name in topology.cells:
+        variable = f"{ENV_STORAGE_URL}_{name.upper()}"
+        if name not in known and environ.get(variable):  # where the name came from
+            raise TopologyError(f"{variable}: no such cell {name!r} in app.CELLS {listed}")
         if name not in known:
-            raise TopologyError(
-                f"{source}: cells.{name}: no such cell in app.CELLS "
-                f"(known: {', '.join(known) or 'none'})"
-            )
+            raise TopologyError(f"{source}: cells.{name}: no such cell in app.CELLS {listed}")
 
 
 def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
