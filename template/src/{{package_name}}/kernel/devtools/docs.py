@@ -175,9 +175,10 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
     pending = ""  # a command continued with a trailing backslash
     until = None  # the word that ends the here-document of the last command
     for offset, line in enumerate(body):
+        if prompted and (until is not None or pending):
+            # A transcript shows the shell's `> ` prompt before a command's next line.
+            line = line.removeprefix("> ")
         if until is not None:
-            # A transcript shows the shell's `> ` prompt before each line of input.
-            line = line.removeprefix("> ") if prompted else line
             commands[-1].text += "\n" + line
             until = None if line.lstrip("\t") == until else until
             continue
