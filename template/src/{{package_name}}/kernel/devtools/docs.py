@@ -58,6 +58,9 @@ UV_RUN_VALUE_OPTIONS = {
 }
 # With these, the tool may come from outside this environment.
 UV_RUN_OTHER_ENVIRONMENT = {"--group", "--with", "--extra", "--all-groups", "--all-extras"}
+# Commands that run the words after them as a command of their own.
+WRAPPERS = {"env", "exec", "nohup", "time", "command"}
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 # With these, the command runs in another project: not this one's to check.
 UV_RUN_OTHER_PROJECT = {"--directory", "--project"}
 # Python's options that take the next word as their value (`-c` and `-m` end the options).
@@ -225,7 +228,7 @@ def invocations(text: str) -> list[list[str]]:
             if simple[-1] and simple[-1][-1].isdigit():
                 simple[-1].pop()  # the `2` of `2>`
         elif not redirected:
-            if not simple[-1] and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word):
+            if not simple[-1] and ASSIGNMENT.match(word):
                 continue  # NAME=value before the command
             simple[-1].append(word)
     return [words for words in simple if words]
@@ -282,6 +285,12 @@ def problems(program: Program) -> list[str]:
 
 def _check_invocation(program: Program, words: list[str]) -> str | None:
     """Why one simple command would not run as written, or None."""
+    while words and words[0] in WRAPPERS:  # `exec uv run ...`: the command is what follows
+        wrapper, words = words[0], words[1:]
+        while wrapper == "env" and words and ASSIGNMENT.match(words[0]):
+            words = words[1:]  # `env NAME=value ...`
+    if not words:
+        return None
     other_environment = False
     if words[:2] == ["uv", "run"]:
         rest = words[2:]
