@@ -359,12 +359,16 @@ def _check_arguments(cli: CliCommand, name: str, arguments: list[str]) -> str | 
         command, rest = subcommand, rest[1:]
         context = Context(command, info_name=subcommand.name, parent=context)
     rest = ["PLACEHOLDER" if word == "..." else word for word in rest]  # `-m ...`: a value
-    try:
-        command.make_context(context.info_name, rest, parent=context.parent)
+    try:  # with a copy: Click's parser consumes the list it is given
+        command.make_context(context.info_name, list(rest), parent=context.parent)
     except MissingParameter as error:
         return error.format_message()
-    except BadParameter:
-        return None  # a value that depends on the moment (a file not made yet)
+    except BadParameter as error:
+        # `--port <port>` stands for a value, and a file may not exist yet; `--port eight`
+        # or a number out of range fails whenever it is run.
+        if "PLACEHOLDER" in rest or "exist" in error.format_message():
+            return None
+        return error.format_message()
     except UsageError as error:  # no such option, extra arguments, a misused flag
         return error.format_message()
     except Exit:
