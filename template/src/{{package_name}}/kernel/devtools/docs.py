@@ -36,11 +36,11 @@ from typer.exceptions import Exit
 # console blocks, but every fence is followed to its close: a ```` block may show a page.
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)\Z")
 CONSOLE = {"console", "shell", "bash", "sh", "shell-session"}
-# The marker, and anything that looks like an attempt at one (to refuse a typo).
 INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
 # `cat > file <<'EOF'`: the lines up to `EOF` are the command's input, not commands.
 HERE_DOCUMENT = re.compile(r"<<-?[ \t]*(?P<quote>['\"]?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
+# The marker, and anything that looks like an attempt at one (to refuse a typo).
 NOT_RUN = re.compile(r"^<!--\s*not run\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
 SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
 REDIRECTIONS = {">", ">>", "<", ">&", "<&", "<<", "<<<"}
