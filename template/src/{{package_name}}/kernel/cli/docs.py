@@ -28,6 +28,9 @@ def check(context: typer.Context) -> None:
         root=project_root(Path.cwd()),
         tools=Path(sys.executable).parent,
     )
+    if not docs.project_documents(program.root):  # the wrong folder, most likely
+        typer.echo(f"docs: no README.md, AGENTS.md or docs/*.md in {program.root}", err=True)
+        raise typer.Exit(1)
     found = docs.problems(program)
     for problem in found:
         typer.echo(problem, err=True)

@@ -76,6 +76,10 @@ EXPECTED: dict[str, str] = {
     "url": "a NATS URL like nats://127.0.0.1:4222",
     "storage.url": STORAGE_EXAMPLE,
     "storage_url": STORAGE_EXAMPLE,
+    "data_dir": "a directory path, without control characters, relative to topology.toml",
+    **dict.fromkeys(
+        TLS_SETTINGS, "a file path, without control characters, relative to topology.toml"
+    ),
 }
 # Keys whose allowed values are a closed list, for messages that name them.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -253,16 +257,21 @@ def parse_topology(
 
 
 def check_cells(
-    topology: Topology, cell_names: Iterable[str], source: str = "topology.toml"
+    topology: Topology,
+    cell_names: Iterable[str],
+    source: str = "topology.toml",
+    environ: Mapping[str, str] | None = None,
 ) -> None:
-    """Refuse a `[cells.<name>]` table that names no cell of the composition root."""
+    """Refuse a `[cells.<name>]` table (or `<PKG>_STORAGE_URL_<CELL>`) naming no cell."""
     known = sorted(cell_names)
+    listed = f"(known: {', '.join(known) or 'none'})"
+    environ = os.environ if environ is None else environ
     for name in topology.cells:
+        variable = f"{ENV_STORAGE_URL}_{name.upper()}"
+        if name not in known and environ.get(variable):  # where the name came from
+            raise TopologyError(f"{variable}: no such cell {name!r} in app.CELLS {listed}")
         if name not in known:
-            raise TopologyError(
-                f"{source}: cells.{name}: no such cell in app.CELLS "
-                f"(known: {', '.join(known) or 'none'})"
-            )
+            raise TopologyError(f"{source}: cells.{name}: no such cell in app.CELLS {listed}")
 
 
 def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
@@ -329,6 +338,7 @@ def _explain(message: str, prefix: str) -> str:
     what, where = split_message(message)
     where = ".".join(part for part in (prefix, where) if part) or "(top level)"
     what = what.replace("Object contains unknown field", "unknown key")
+    what = what.replace(" | null`", "`")  # an optional key: TOML has no null to offer
     key = where.rpartition(".")[2]
     if what.startswith("Invalid enum value") and key in CHOICES:
         what = f"expected one of {', '.join(CHOICES[key])}, got {what.partition(' value ')[2]}"

@@ -31,15 +31,19 @@ from typer._click.core import Context
 from typer._click.exceptions import BadParameter, MissingParameter, UsageError
 from typer.exceptions import Exit
 
-# Fences may be indented (a block in a list item): the indent is not part of the commands.
-FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)```(console|shell|bash|sh|shell-session)\s*\Z")
-FENCE_CLOSE = re.compile(r"^[ \t]*```\s*\Z")
-# The marker, and anything that looks like an attempt at one (to refuse a typo).
+# A fence is three or more backticks or tildes, as in CommonMark; it may be indented (a block
+# in a list item): the indent is not part of the commands. Only the info strings below are
+# console blocks, but every fence is followed to its close: a ```` block may show a page.
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)\Z")
+CONSOLE = {"console", "shell", "bash", "sh", "shell-session"}
 INLINE_COMMAND = re.compile(r"`(uv run [^`]+)`")
 PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
+# `cat > file <<'EOF'`: the lines up to `EOF` are the command's input, not commands.
+HERE_DOCUMENT = re.compile(r"<<-?[ \t]*(?P<quote>['\"]?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
+# The marker, and anything that looks like an attempt at one (to refuse a typo).
 NOT_RUN = re.compile(r"^<!--\s*not run\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
 SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
-REDIRECTIONS = {">", ">>", "<", ">&", "<&"}
+REDIRECTIONS = {">", ">>", "<", ">&", "<&", "<<", "<<<"}
 # `uv run` options that take a value: the tool comes after them.
 UV_RUN_VALUE_OPTIONS = {
     "--group",
@@ -54,6 +58,13 @@ UV_RUN_VALUE_OPTIONS = {
 }
 # With these, the tool may come from outside this environment.
 UV_RUN_OTHER_ENVIRONMENT = {"--group", "--with", "--extra", "--all-groups", "--all-extras"}
+# Commands that run the words after them as a command of their own.
+WRAPPERS = {"env", "exec", "nohup", "time", "command"}
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+# With these, the command runs in another project: not this one's to check.
+UV_RUN_OTHER_PROJECT = {"--directory", "--project"}
+# Python's options that take the next word as their value (`-c` and `-m` end the options).
+PYTHON_VALUE_OPTIONS = {"-W", "-X"}
 
 
 @dataclass
@@ -81,7 +92,10 @@ class DocumentError(ValueError):
 
 def project_documents(root: Path) -> list[Path]:
     """README.md, AGENTS.md and every page under docs/, in that order."""
-    pages = sorted((root / "docs").rglob("*.md")) if (root / "docs").is_dir() else []
+    docs = root / "docs"
+    # A folder named like a page is none; a broken link is, and read_blocks names it.
+    found = docs.rglob("*.md") if docs.is_dir() else iter(())
+    pages = sorted(page for page in found if not page.is_dir())
     return [path for path in (root / "README.md", root / "AGENTS.md") if path.is_file()] + pages
 
 
@@ -98,11 +112,13 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
         raise DocumentError(
             f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
+    except OSError as error:  # a broken link, a folder, no permission
+        raise DocumentError(f"{name}: cannot be read ({error.strerror})") from None
     blocks: list[Block] = []
     number = 0
     while number < len(lines):
-        fence = FENCE_OPEN.match(lines[number])
-        if fence is None:
+        fence = FENCE.match(lines[number])
+        if fence is None or (fence["fence"][0] == "`" and "`" in fence["info"]):
             if inline:
                 blocks += [
                     Block(name, number + 1, [Command(number + 1, span)], "inline code")
@@ -111,15 +127,32 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
             number += 1
             continue
         start = number + 1  # 1-based line of the fence
-        end = next((n for n in range(number + 1, len(lines)) if FENCE_CLOSE.match(lines[n])), None)
+        end = next((n for n in range(number + 1, len(lines)) if _closes(fence, lines[n])), None)
+        is_console = fence["info"].strip().lower() in CONSOLE
+        if end is None and is_console:
+            raise DocumentError(
+                f"{name}:{start}: console block is never closed with {fence['fence']}"
+            )
         if end is None:
-            raise DocumentError(f"{name}:{start}: console block is never closed with ```")
-        body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
-        blocks.append(
-            Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
-        )
+            break  # an unclosed block of another kind runs to the end of the page
+        if is_console:
+            body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
+            blocks.append(
+                Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
+            )
         number = end + 1
     return blocks
+
+
+def _closes(fence: re.Match[str], line: str) -> bool:
+    """Whether `line` closes `fence`: the same character, at least as many, and nothing else."""
+    close = FENCE.match(line)
+    return (
+        close is not None
+        and not close["info"].strip()
+        and close["fence"][0] == fence["fence"][0]
+        and len(close["fence"]) >= len(fence["fence"])
+    )
 
 
 def _not_run_reason(lines: list[str], fence: int, name: str) -> str | None:
@@ -143,7 +176,15 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
     prompted = any(line.startswith("$ ") for line in body)
     commands: list[Command] = []
     pending = ""  # a command continued with a trailing backslash
+    until = None  # the word that ends the here-document of the last command
     for offset, line in enumerate(body):
+        if prompted and (until is not None or pending):
+            # A transcript shows the shell's `> ` prompt before a command's next line.
+            line = line.removeprefix("> ")
+        if until is not None:
+            commands[-1].text += "\n" + line
+            until = None if line.lstrip("\t") == until else until
+            continue
         if pending:
             pending += "\n" + line
             if not line.endswith("\\"):
@@ -159,6 +200,8 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
             commands.append(Command(first_line + offset, text))
             if text.endswith("\\"):
                 pending = text
+            elif here := HERE_DOCUMENT.search(text):
+                until = here["word"]
         elif commands and line.strip():
             # Output shown under the command: `# ` lines, or any line of a prompted block.
             shown = line if prompted else line.removeprefix("#").removeprefix(" ")
@@ -169,7 +212,7 @@ def _commands(body: list[str], first_line: int) -> list[Command]:
 def invocations(text: str) -> list[list[str]]:
     """The simple commands of a shell line, as words (assignments and redirections dropped)."""
     # `<your model id>` stands for a word; the shell would read `<` as a redirection.
-    text = PLACEHOLDER.sub("PLACEHOLDER", text.replace("\\\n", " "))
+    text = PLACEHOLDER.sub("PLACEHOLDER", _without_input(text).replace("\\\n", " "))
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = "#"
@@ -185,10 +228,24 @@ def invocations(text: str) -> list[list[str]]:
             if simple[-1] and simple[-1][-1].isdigit():
                 simple[-1].pop()  # the `2` of `2>`
         elif not redirected:
-            if not simple[-1] and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word):
+            if not simple[-1] and ASSIGNMENT.match(word):
                 continue  # NAME=value before the command
             simple[-1].append(word)
     return [words for words in simple if words]
+
+
+def _without_input(text: str) -> str:
+    """`text` without the lines of its here-documents: input, not commands."""
+    kept: list[str] = []
+    until = None
+    for line in text.split("\n"):
+        if until is not None:
+            until = None if line.lstrip("\t") == until else until
+            continue
+        kept.append(line)
+        if here := HERE_DOCUMENT.search(line):
+            until = here["word"]
+    return "\n".join(kept)
 
 
 @dataclass(frozen=True)
@@ -228,14 +285,23 @@ def problems(program: Program) -> list[str]:
 
 def _check_invocation(program: Program, words: list[str]) -> str | None:
     """Why one simple command would not run as written, or None."""
+    while words and words[0] in WRAPPERS:  # `exec uv run ...`: the command is what follows
+        wrapper, words = words[0], words[1:]
+        while wrapper == "env" and words and ASSIGNMENT.match(words[0]):
+            words = words[1:]  # `env NAME=value ...`
+    if not words:
+        return None
     other_environment = False
     if words[:2] == ["uv", "run"]:
         rest = words[2:]
         while rest and rest[0].startswith("-"):
-            option = rest.pop(0).split("=", 1)[0]
+            word = rest.pop(0)
+            option = word.split("=", 1)[0]
             other_environment |= option in UV_RUN_OTHER_ENVIRONMENT
-            if option in UV_RUN_VALUE_OPTIONS and "=" not in option and rest:
-                rest.pop(0)
+            if option in UV_RUN_OTHER_PROJECT:
+                return None
+            if option in UV_RUN_VALUE_OPTIONS and "=" not in word and rest:
+                rest.pop(0)  # the value of `--with httpx`; `--with=httpx` is one word
         if not rest:
             return "`uv run` names no command"
         words = rest
@@ -247,14 +313,33 @@ def _check_invocation(program: Program, words: list[str]) -> str | None:
     if tool == program.command_name:
         return _check_arguments(program.cli, program.command_name, arguments)
     if tool == "python":
-        if arguments[:2] == ["-m", program.package]:
-            return _check_arguments(program.cli, program.command_name, arguments[2:])
-        script = next((word for word in arguments if not word.startswith("-")), None)
-        if script and arguments[0] != "-m" and not (program.root / script).is_file():
-            return f"no file {script} in the project"
-        return None
+        return _check_python(program, arguments)
+    if "/" in tool:  # `uv run scripts/seed.sh`: a file of the project, not a tool
+        return None if (program.root / tool).is_file() else f"no file {tool} in the project"
     if not other_environment and not (program.tools / tool).exists():
         return f"no `{tool}` installed in this environment"
+    return None
+
+
+def _check_python(program: Program, arguments: list[str]) -> str | None:
+    """`python [options] (FILE | -m MODULE | -c CODE) ...`: this program's arguments or a file."""
+    rest = list(arguments)
+    while rest and rest[0].startswith("-") and rest[0] != "-":
+        option = rest.pop(0)
+        if option == "--":
+            break
+        if option.startswith("-c"):
+            return None  # code on the command line
+        if option.startswith("-m"):
+            module = option[2:] or (rest.pop(0) if rest else "")
+            if module != program.package:
+                return None  # pytest, another module: not a file to look for
+            return _check_arguments(program.cli, program.command_name, rest)
+        if option in PYTHON_VALUE_OPTIONS and rest:
+            rest.pop(0)
+    script = rest[0] if rest else "-"
+    if script != "-" and not (program.root / script).is_file():
+        return f"no file {script} in the project"
     return None
 
 
@@ -263,8 +348,12 @@ def _check_arguments(cli: CliCommand, name: str, arguments: list[str]) -> str | 
     if "--help" in arguments:
         arguments = arguments[: arguments.index("--help")]
     command, context, rest = cli, Context(cli, info_name=name), list(arguments)
-    while hasattr(command, "get_command"):  # a group: the first word names a subcommand
-        if not rest or rest[0].startswith("-") or rest[0] == "...":
+    while hasattr(command, "get_command"):  # a group: its options, then a subcommand
+        try:
+            _, rest, _ = command.make_parser(context).parse_args(args=rest)
+        except UsageError as error:  # `acme --verbose db`: no such option of the group
+            return error.format_message()
+        if not rest or rest[0] == "...":
             return None  # `acme`, `acme --version` or `acme ...`: nothing more to check
         subcommand = command.get_command(context, rest[0])
         if subcommand is None:
@@ -272,12 +361,16 @@ def _check_arguments(cli: CliCommand, name: str, arguments: list[str]) -> str | 
         command, rest = subcommand, rest[1:]
         context = Context(command, info_name=subcommand.name, parent=context)
     rest = ["PLACEHOLDER" if word == "..." else word for word in rest]  # `-m ...`: a value
-    try:
-        command.make_context(context.info_name, rest, parent=context.parent)
+    try:  # with a copy: Click's parser consumes the list it is given
+        command.make_context(context.info_name, list(rest), parent=context.parent)
     except MissingParameter as error:
         return error.format_message()
-    except BadParameter:
-        return None  # a value that depends on the moment (a file not made yet)
+    except BadParameter as error:
+        # `--port <port>` stands for a value, and a file may not exist yet; `--port eight`
+        # or a number out of range fails whenever it is run.
+        if "PLACEHOLDER" in rest or "exist" in error.format_message():
+            return None
+        return error.format_message()
     except UsageError as error:  # no such option, extra arguments, a misused flag
         return error.format_message()
     except Exit:
