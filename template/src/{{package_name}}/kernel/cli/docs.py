@@ -31,15 +31,11 @@ def check(context: typer.Context) -> None:
     if not docs.project_documents(program.root):  # the wrong folder, most likely
         typer.echo(f"docs: no README.md, AGENTS.md or docs/*.md in {program.root}", err=True)
         raise typer.Exit(1)
-    found = docs.problems(program)
-    for problem in found:
+    findings = docs.check(program)
+    for problem in findings.problems:
         typer.echo(problem, err=True)
-    if found:
-        typer.echo(f"{len(found)} command(s) in the documents would fail as written", err=True)
+    if findings.problems:
+        count = len(findings.problems)
+        typer.echo(f"{count} command(s) in the documents would fail as written", err=True)
         raise typer.Exit(1)
-    checked = sum(
-        len(block.commands)
-        for path in docs.project_documents(program.root)
-        for block in docs.read_blocks(path, program.root, inline=True)
-    )
-    typer.echo(f"docs: {checked} commands checked, all name what exists")
+    typer.echo(f"docs: {findings.checked} commands checked, all name what exists")

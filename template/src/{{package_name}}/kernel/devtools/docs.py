@@ -259,9 +259,18 @@ class Program:
     tools: Path  # the environment's scripts folder
 
 
-def problems(program: Program) -> list[str]:
+@dataclass
+class Findings:
+    """What `check` read: how many commands, and every one that would fail."""
+
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def check(program: Program) -> Findings:
     """Every command of every console block that would fail to parse, one line each."""
-    found: list[str] = []
+    findings = Findings()
+    found = findings.problems
     for path in project_documents(program.root):
         try:
             blocks = read_blocks(path, program.root, inline=True)
@@ -269,6 +278,7 @@ def problems(program: Program) -> list[str]:
             found.append(str(error))
             continue
         for block in blocks:
+            findings.checked += len(block.commands)
             for command in block.commands:
                 where = f"{block.path}:{command.line}"
                 try:
@@ -280,7 +290,7 @@ def problems(program: Program) -> list[str]:
                     problem = _check_invocation(program, words)
                     if problem:
                         found.append(f"{where}: `{' '.join(words)}`: {problem}")
-    return found
+    return findings
 
 
 def _check_invocation(program: Program, words: list[str]) -> str | None:
