@@ -41,7 +41,7 @@ from .linux import (
 if sys.platform != "win32":  # imported before any layer: a dropped user may not read it later
     import resource
 
-from .uids import NOBODY
+from .uids import NOBODY, uid_map
 
 MB = 1024 * 1024
 
@@ -170,13 +170,7 @@ def _privileges(setup: Setup) -> str:
 def _namespace_root_outside() -> int | None:
     """The outer uid of this root, when it is root of a user namespace that does not
     map `nobody` (so there is no one to drop to); None for the machine's own root."""
-    try:
-        ranges = [
-            tuple(int(field) for field in line.split())
-            for line in Path("/proc/self/uid_map").read_text(encoding="ascii").splitlines()
-        ]
-    except (OSError, ValueError):
-        return None
+    ranges = uid_map()
     if ranges == [(0, 0, 4294967295)]:
         return None
     if any(inside <= NOBODY < inside + count for inside, _, count in ranges):

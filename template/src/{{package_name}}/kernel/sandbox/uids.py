@@ -53,10 +53,15 @@ def _uids_running() -> set[int]:
     return owners
 
 
-def _mapped_uids() -> list[range]:
-    """The uids this user namespace maps (all of them outside any container)."""
+def uid_map() -> list[tuple[int, int, int]]:
+    """This user namespace's uid map: (first uid inside, first outside, how many)."""
     try:
         lines = Path("/proc/self/uid_map").read_text(encoding="ascii").splitlines()
-        return [range(int(f[0]), int(f[0]) + int(f[2])) for f in (line.split() for line in lines)]
+        return [(int(f[0]), int(f[1]), int(f[2])) for f in (line.split() for line in lines)]
     except (OSError, ValueError, IndexError):
-        return [range(2**32 - 1)]
+        return [(0, 0, 2**32 - 1)]  # no map to read: every uid is this machine's own
+
+
+def _mapped_uids() -> list[range]:
+    """The uids this user namespace maps (all of them outside any container)."""
+    return [range(inside, inside + count) for inside, _, count in uid_map()]
