@@ -132,7 +132,10 @@ class OutboxRelay:
         published: list[str] = []
         for start in range(0, len(envelopes), WINDOW):
             window = envelopes[start : start + WINDOW]
-            errors = await asyncio.gather(*(self._publish_one(written) for written in window))
+            if len(window) == 1:  # a handler's one event, the usual case: no task to gather
+                errors = [await self._publish_one(window[0])]
+            else:
+                errors = await asyncio.gather(*(self._publish_one(w) for w in window))
             outcomes = list(zip(window, errors, strict=True))
             published += [written.id for written, error in outcomes if error is None]
             refused = [(written, error) for written, error in outcomes if error is not None]
