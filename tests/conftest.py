@@ -6,6 +6,7 @@ behaviour (exit codes, messages, prompts) is what is under test.
 """
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return HEAVIEST_FIRST.index(name) if name in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
 
     items.sort(key=rank)  # stable: the order within a module is kept
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (the tests' servers bind only there)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

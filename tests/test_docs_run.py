@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE, generated_env, run_copier, sh
+from conftest import TEMPLATE, free_port, generated_env, run_copier, sh
 from test_kernel import ANSWERS
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -54,13 +54,6 @@ DOCUMENTS = [
     ),
 ]
 PLACEHOLDER = re.compile(r"<([a-z][a-z0-9 -]*)>")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -121,9 +114,10 @@ class Session:
 
     def start_nats(self, name: str, arguments: list[str], env: dict[str, str] | None = None) -> int:
         port, store, log = self.port(), self.scratch / name, self.scratch / f"{name}.log"
+        listen = ["-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
         with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603 - the dev dependency's own binary
-                [self.nats_server, *arguments, "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+            process = subprocess.Popen(
+                [self.nats_server, *arguments, *listen],
                 stdout=output,
                 stderr=output,
                 env=env,
@@ -159,10 +153,10 @@ class Session:
         return text
 
     def operator_nats_port(self) -> int:
-        """The NATS the runbook's operator reaches: the project's generated config, its passwords."""
+        """The NATS the runbook's operator reaches: the project's own config and passwords."""
         if self.operator_nats is None:
             config = self.project / "deploy" / "nats" / "nats-server.conf"
-            assert config.is_file(), "nats.internal is used before `topology deploy` wrote its config"
+            assert config.is_file(), "nats.internal is used before `topology deploy` wrote it"
             self.operator_nats = self.start_nats("operator-nats", ["-c", str(config)], self.env)
         return self.operator_nats
 
@@ -171,7 +165,7 @@ class Session:
             stop(self.serving)  # the reader stops the one started earlier
         log = self.scratch / f"serve-{len(self.processes)}.log"
         with log.open("wb") as output:
-            self.serving = subprocess.Popen(  # noqa: S603 - a documented command, as a person runs it
+            self.serving = subprocess.Popen(
                 ["bash", "-c", f"exec {text}"],
                 cwd=self.project,
                 env=self.env,
@@ -187,7 +181,7 @@ class Session:
                 f"{where}: `{text}` exited {self.serving.returncode}:\n{log.read_text()[-3000:]}"
             )
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -198,7 +192,7 @@ class Session:
     def run(self, text: str, expected: list[str], where: str) -> None:
         carried = self.scratch / "env"
         script = f"set -eo pipefail\n{text}\nenv -0 > {carried}\n"
-        result = subprocess.run(  # noqa: S603 - a documented command, as a person runs it
+        result = subprocess.run(
             ["bash", "-c", script],
             cwd=self.project,
             env=self.env,

@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, run_copier, sh
+from conftest import TEMPLATE, free_port, run_copier, sh
 
 README = (TEMPLATE / "README.md").read_text(encoding="utf-8")
 
@@ -84,10 +83,3 @@ def test_readme_generate_command_works_as_written(tmp_path: Path) -> None:
     sh(project, "git", *identity, "commit", "--quiet", "-m", "Start from the monocell template")
     updated = run_copier("update", "--trust", "--defaults", cwd=project)
     assert updated.returncode == 0, updated.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
