@@ -1,5 +1,5 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""The gateway as an ASGI app: routes from the cells, layers in the checklist's order.
+"""The gateway as an ASGI app: one outer layer, then an exact route table.
 
     app = build_app(settings, cells, connect=lambda: running(topology, hosted))
 
@@ -7,19 +7,24 @@
 when the server stops, so `serve`, the tests and the benchmark all build the
 same app. `/healthz` says the process answers; `/readyz` runs the readiness
 checks (`health.readiness_checks`) and answers 503 naming what is not ready.
+
+A request goes `Front` (layers) -> `Cors` (when configured) -> `Routes`: a
+dictionary lookup of the exact path, then the method. Starlette's router would
+try each route's regular expression in turn and wrap every endpoint in two more
+exception layers; `Front` has already refused any path that is not plain, so a
+lookup is all that is left to do. Starlette still provides the requests, the
+responses and the lifespan protocol.
 """
 
 import html
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.gateway_settings import GatewaySettings
 from ..core.cell import Cell
@@ -31,18 +36,7 @@ from .endpoint import (
     command_endpoint,
 )
 from .health import ReadinessCheck, bus_ready
-from .layers import (
-    Audit,
-    Cors,
-    ExactPaths,
-    Failures,
-    RequestId,
-    SecurityHeaders,
-    SizeLimits,
-    TrustedHosts,
-    audit_record,
-    request_id_of,
-)
+from .layers import Cors, Front, audit_record, request_id_of
 from .openapi import openapi_document
 from .problems import Problem, problem_response
 from .ratelimit import RateLimiter
@@ -52,6 +46,49 @@ PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Routes:
+    """The route table: exact path, then method; 404 and 405 (with Allow) as problems."""
+
+    def __init__(self, table: Mapping[str, Mapping[str, Endpoint]]) -> None:
+        self.table = {
+            path: {**methods, **({"HEAD": methods["GET"]} if "GET" in methods else {})}
+            for path, methods in table.items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            methods = self.table.get(scope["path"])
+            if methods is None:
+                raise Problem(404, "Not Found")
+            endpoint = methods.get(scope["method"])
+            if endpoint is None:
+                raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
+            response = await endpoint(Request(scope, receive))
+        except Problem as problem:
+            audit_record(scope).decision = f"denied:{problem.status}"
+            response = problem_response(problem, request_id_of(scope))
+        await response(scope, receive, send)
+
+
+class Gateway:
+    """The ASGI app: HTTP through the layers to the routes; the lifespan runs the bus.
+
+    Starlette's `Router` speaks the lifespan protocol (and closes a websocket,
+    which nothing here serves); it has no routes of its own.
+    """
+
+    def __init__(self, http: ASGIApp, lifespan: Callable[[Any], AbstractAsyncContextManager[None]]):
+        self.http = http
+        self.router = Router(lifespan=lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.router(scope, receive, send)
 
 
 def build_app(
@@ -62,7 +99,7 @@ def build_app(
     readiness: Sequence[Callable[[Sender], ReadinessCheck]] = (bus_ready,),
     title: str = PACKAGE,
     version: str = "0",
-) -> Starlette:
+) -> Gateway:
     """The gateway for `cells`; raises `RouteError` for conflicting declarations."""
     routes = route_table(cells)
     holder = BusHolder()
@@ -89,20 +126,18 @@ def build_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    endpoints = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-    ]
+    table: dict[str, dict[str, Endpoint]] = {
+        "/healthz": {"GET": healthz},
+        "/readyz": {"GET": readyz},
+        "/openapi.json": {"GET": openapi},
+    }
     if settings.docs:
-        endpoints.append(Route(DOCS_PATH, _docs_page(title), methods=["GET"]))
-    endpoints += [
-        Route(route.path, command_endpoint(route, guards), methods=[route.method])
-        for route in routes
-    ]
+        table[DOCS_PATH] = {"GET": _docs_page(title)}
+    for route in routes:
+        table.setdefault(route.path, {})[route.method] = command_endpoint(route, guards)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: object) -> AsyncIterator[None]:
         async with connect() as bus:
             holder.bus = bus
             checks[:] = [make(bus) for make in readiness]
@@ -112,59 +147,24 @@ def build_app(
                 checks.clear()
                 holder.bus = None
 
-    app = Starlette(
-        routes=endpoints,
-        middleware=_layers(settings),
-        exception_handlers={Problem: _on_problem, HTTPException: _on_http},
-        lifespan=lifespan,
-    )
-    app.router.redirect_slashes = False  # no 307 to another URL: exact paths only
-    return app
-
-
-def _layers(settings: GatewaySettings) -> list[Middleware]:
-    """The outer layers, outermost first (see `layers`)."""
-    stack = [
-        Middleware(RequestId),
-        Middleware(
-            SecurityHeaders,
-            relaxed_paths=[DOCS_PATH] if settings.docs else [],
-            docs_script=DOCS_SCRIPT,
-        ),
-        Middleware(Audit),
-        Middleware(TrustedHosts, allowed=settings.allowed_hosts),
-        Middleware(ExactPaths),
-        Middleware(
-            SizeLimits,
-            max_body_bytes=settings.max_body_bytes,
-            max_header_bytes=settings.max_header_bytes,
-        ),
-    ]
+    inner: ASGIApp = Routes(table)
     if settings.cors_origins:
-        stack.append(
-            Middleware(
-                Cors,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
-                expose_headers=["x-request-id", "retry-after"],
-            )
+        inner = Cors(
+            inner,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
         )
-    stack.append(Middleware(Failures))
-    return stack
-
-
-async def _on_problem(request: Request, error: Exception) -> Response:
-    assert isinstance(error, Problem)  # noqa: S101 - registered for Problem only
-    audit_record(request.scope).decision = f"denied:{error.status}"
-    return problem_response(error, request_id_of(request.scope))
-
-
-async def _on_http(request: Request, error: Exception) -> Response:
-    """Starlette's own 404 and 405, as problems (405 keeps its Allow header)."""
-    assert isinstance(error, HTTPException)  # noqa: S101 - registered for HTTPException only
-    problem = Problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
-    return await _on_problem(request, problem)
+    front = Front(
+        inner,
+        allowed_hosts=settings.allowed_hosts,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        relaxed_paths=[DOCS_PATH] if settings.docs else [],
+        docs_script=DOCS_SCRIPT,
+    )
+    return Gateway(front, lifespan)
 
 
 # Swagger UI pinned to one release, each file checked by the browser against its
@@ -186,7 +186,7 @@ DOCS_PAGE = f"""<!doctype html>
 </body></html>"""
 
 
-def _docs_page(title: str) -> Callable[[Request], Any]:
+def _docs_page(title: str) -> Endpoint:
     """An interactive page over /openapi.json (pinned Swagger UI), only when enabled."""
     page = DOCS_PAGE.replace("TITLE", html.escape(title))
 

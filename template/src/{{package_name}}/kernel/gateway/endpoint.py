@@ -232,7 +232,7 @@ def _ints(value: Any) -> Any:
 
 def _check_unique_keys(body: bytes) -> None:
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
+        _PAIRS_DECODER.decode(body.decode())
     except (ValueError, RecursionError):  # a 5000-digit number, or nesting past the limit
         raise Problem(400, "body: malformed JSON (a number too long or nesting too deep)") from None
 
@@ -243,6 +243,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         twice = next(name for name in names if names.count(name) > 1)
         raise Problem(400, f"body: the key {twice[:64]!r} appears twice in one object")
     return dict(pairs)
+
+
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once, not per call
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-
 from ... import PROJECT_NAME, __version__
 from ..config.gateway_settings import GatewaySettings, load_gateway_settings
 from ..config.topology import ENV_PATH, Topology, load_topology
 from ..core.cell import Cell
-from ..gateway.app import build_app
+from ..gateway.app import Gateway, build_app
 from ..gateway.health import bus_ready
 from ..gateway.protocol import GatewayProtocol
 from ..gateway.routes import route_table
@@ -93,7 +91,7 @@ def uvicorn_options(settings: GatewaySettings, drain_timeout: float) -> dict[str
     }
 
 
-def create_app() -> Starlette:
+def create_app() -> Gateway:
     """The uvicorn factory: the app of the topology file `serve` chose."""
     configure_logging()
     service = load_service(Path(os.environ.get(ENV_PATH, "topology.toml")), os.environ)
