@@ -70,9 +70,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
     parser.add_argument(
-        "--keep", type=Path, help="render into DIR and keep it (default: a temp dir)"
+        "--keep", type=Path, metavar="DIR", help="render into DIR and keep it (default: a temp dir)"
     )
     arguments = parser.parse_args()
+    if arguments.keep and arguments.keep.exists() and any(arguments.keep.iterdir()):
+        parser.error(f"--keep {arguments.keep}: exists and is not empty; name a new directory")
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT"}}
     env.pop("MONOCELL_SKIP_LOCK", None)  # the project needs its uv.lock
     work = Path(tempfile.mkdtemp(prefix="monocell-peers-"))
@@ -89,7 +91,11 @@ def main() -> int:
             [str(python), "-c", "import importlib.metadata as m; print(', '.join("
              "f'{n} {m.version(n)}' for n in ('fastapi', 'pydantic', 'faststream', "
              "'starlette', 'msgspec', 'nats-py', 'uvicorn')))"], project, env)  # fmt: skip
-        print(f"rendered {project.name} ({ANSWERS['package_name']}); peers: {versions.strip()}")
+        print(
+            f"rendered {ANSWERS['project_name']} (package {ANSWERS['package_name']}, "
+            f"example cells on); with {versions.strip()}",
+            flush=True,
+        )
         inside = {
             **env,
             "PYTHONPATH": str(project / "benchmarks"),
