@@ -7,13 +7,18 @@ begins with `BEGIN IMMEDIATE`: the write lock is taken up front instead of on
 the first write, where two readers upgrading at once would fail with
 "database is locked". Taking BEGIN over from the driver also makes DDL
 transactional, so a migration that fails half-way leaves nothing behind.
+Within one process, a SQLite database's transactions take turns before they
+begin (`CellDatabase.transaction`): see there why.
 
 In PostgreSQL a cell's tables live in a schema named after the cell (the
 connection's `search_path`); `topology deploy` writes the roles and grants
 that keep each cell's user inside its own schema.
 """
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,26 @@ class CellDatabase:
     url: URL
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    _turns: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back on error.
+
+        On SQLite the transactions of this process take turns (an asyncio lock)
+        before `BEGIN IMMEDIATE`. Two connections of one process asking for the
+        file's write lock at once would meet SQLite's busy handler instead,
+        which sleeps 1, 2, 5, 10... ms between tries (32 concurrent orders
+        through the gateway, in one run: 112-128 a second without turns,
+        145-164 with). Other processes sharing the file still wait in the busy
+        handler; PostgreSQL needs no turns.
+        """
+        if self.is_sqlite:
+            async with self._turns, self.sessions() as session, session.begin():
+                yield session
+        else:
+            async with self.sessions() as session, session.begin():
+                yield session
 
     @property
     def schema(self) -> str | None:

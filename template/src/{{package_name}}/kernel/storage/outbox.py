@@ -92,7 +92,7 @@ class OutboxRelay:
             while True:
                 await self._forget_relayed()
                 try:
-                    async with self.database.sessions() as session:
+                    async with self.database.transaction() as session:
                         rows = (
                             await session.execute(
                                 select(outbox).order_by(outbox.c.position).limit(BATCH)
@@ -169,7 +169,7 @@ class OutboxRelay:
 
     async def _forget(self, message_ids: list[str]) -> None:
         try:
-            async with self.database.sessions() as session, session.begin():
+            async with self.database.transaction() as session:
                 await session.execute(delete(outbox).where(outbox.c.message_id.in_(message_ids)))
         except SQLAlchemyError as error:  # published again later; consumers dedupe by id
             logger.warning(
@@ -189,7 +189,7 @@ class OutboxRelay:
     async def prune(self, now: float | None = None) -> None:
         """Forget inbox entries and idempotency keys older than their retention."""
         now = time.time() if now is None else now
-        async with self.database.sessions() as session, session.begin():
+        async with self.database.transaction() as session:
             await session.execute(delete(inbox).where(inbox.c.handled_at < now - INBOX_RETENTION))
             await session.execute(
                 delete(idempotency).where(idempotency.c.created_at < now - IDEMPOTENCY_RETENTION)

@@ -208,7 +208,7 @@ def _command(
             return await handler(command, UnitContext(inner, None, resources.state, None))
         key = inner.idempotency_key[:MAX_KEY]
         request_hash = hashlib.sha256(message_type.encode() + b"\0" + encode(command)).hexdigest()
-        async with database.sessions() as session, session.begin():
+        async with database.transaction() as session:
             if key:
                 first = await _first_reply(session, key, request_hash)
                 if first is not None:
@@ -230,7 +230,7 @@ def _event(event_cls: type[Event], handler: EventHandler, resources: StoredCell)
         if database is None:
             await handler(event, UnitContext(inner, None, resources.state, None))
             return
-        async with database.sessions() as session, session.begin():
+        async with database.transaction() as session:
             if not await _record_in_inbox(session, database.is_sqlite, inner.message_id):
                 logger.info(
                     "%s: message %s already handled by %s; acknowledged without running",
