@@ -18,12 +18,16 @@ Configured per cell in topology.toml, every key optional:
     recycle_after = 1000   # calls before a worker is replaced by a fresh one
     fresh_worker_per_call = true  # no worker serves two calls; default: true for risk "high"
     read_paths = []        # more absolute paths the cell may read (data files, models)
+    allow_syscalls = []    # system calls to add to the seccomp allowlist for this cell
+                           # (names; see kernel/config/syscalls.py and docs/sandbox.md)
 """
 
 from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
+
+from .syscalls import widening_problem
 
 AbsolutePath = Annotated[str, msgspec.Meta(pattern=r"^/", max_length=4096)]
 
@@ -58,6 +62,14 @@ class SandboxPolicy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     # Unset: decided by the cell's risk (`for_risk`).
     fresh_worker_per_call: bool | UnsetType = UNSET
     read_paths: tuple[AbsolutePath, ...] = ()
+    # Added to the seccomp allowlist for this cell's workers only: names of the
+    # system call table, none of those refused to every cell.
+    allow_syscalls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problem = widening_problem(self.allow_syscalls)
+        if problem is not None:  # `key: what`, as the topology reports it
+            raise ValueError(f"allow_syscalls: {problem}")
 
 
 def for_risk(policy: SandboxPolicy, high_risk: bool) -> SandboxPolicy:

@@ -337,6 +337,9 @@ def _explain(message: str, prefix: str) -> str:
     """Turn msgspec's `<what> - at `$.a.b`` into `a.b: <what>`, naming what was expected."""
     what, where = split_message(message)
     where = ".".join(part for part in (prefix, where) if part) or "(top level)"
+    key_first = re.match(r"([a-z_]+): (.+)", what)  # a table's own check names its key
+    if key_first:
+        where, what = f"{where}.{key_first[1]}", key_first[2]
     what = what.replace("Object contains unknown field", "unknown key")
     what = what.replace(" | null`", "`")  # an optional key: TOML has no null to offer
     key = where.rpartition(".")[2]

@@ -10,7 +10,8 @@
    by Landlock); `nobody` only when no such uid was free.
 4. rlimits: CPU time, address space, file size, open files, processes, no core.
 5. landlock: read-only allowlist, one scratch directory, no TCP (ABI >= 4).
-6. seccomp: the filter of `seccomp`, built before any layer, installed last.
+6. seccomp: the allowlist of `seccomp` (widened by the cell's `allow_syscalls`),
+   built before any layer, installed last.
 
 Each layer reports on/off/unavailable/failed with the exact error; `level_of`
 turns the reports into the named level of `policy.LEVELS`.
@@ -48,7 +49,9 @@ MB = 1024 * 1024
 
 def confine(setup: Setup) -> list[Layer]:
     """Apply every layer this kernel permits; return what each one did."""
-    program = seccomp.build_filter(os.getpid()) if IS_LINUX and seccomp.supported() else None
+    program = None
+    if IS_LINUX and seccomp.supported():
+        program = seccomp.build_filter(os.getpid(), setup.policy.allow_syscalls)
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
     layers.append(_attempt("namespaces", _namespaces))
     layers.append(_attempt("privileges", lambda: _privileges(setup)))
@@ -57,7 +60,7 @@ def confine(setup: Setup) -> list[Layer]:
     layers.append(no_new_privs)
     if no_new_privs.status == "on":
         layers.append(_attempt("landlock", lambda: _landlock(setup)))
-        layers.append(_attempt("seccomp", lambda: _seccomp(program)))
+        layers.append(_attempt("seccomp", lambda: _seccomp(program, setup.policy.allow_syscalls)))
     else:
         layers += [Layer(name, "failed", "needs no_new_privs") for name in ("landlock", "seccomp")]
     return layers
@@ -214,8 +217,9 @@ def _landlock(setup: Setup) -> str:
     return landlock.restrict(setup.read_only, writable, abi)
 
 
-def _seccomp(program: bytes | None) -> str:
+def _seccomp(program: bytes | None, widened: tuple[str, ...]) -> str:
     if program is None:
         raise UnavailableLayerError(f"no system call table for {os.uname().machine}")
     seccomp.install(program)
-    return f"filter of {len(program) // 8} instructions"
+    also = f", also allowing {', '.join(widened)}" if widened else ""
+    return f"allowlist filter of {len(program) // 8} instructions{also}"

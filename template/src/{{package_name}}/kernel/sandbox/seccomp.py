@@ -1,32 +1,43 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""seccomp-bpf: the system calls a sandboxed worker may not make.
+"""seccomp-bpf: the system calls a sandboxed worker may make, and no others.
 
-Refused with EPERM: every new socket (no IP, netlink, packet or UNIX sockets;
-only a connected AF_UNIX stream pair), new processes (threads stay allowed)
-and new namespaces, leaving the process group (the parent kills the group),
-exec, ptrace and reading other processes' memory, mount
-and friends, bpf, keyctl, io_uring, perf events, kernel modules, and signals
-to any process but itself (also queued ones, and `F_SETOWN`/`F_SETSIG`, which
-let the kernel signal another process for it). Calls that act on another
-process are allowed on the worker itself only: resource limits (`prlimit64`),
-priority and scheduling. It may not clear its death signal (it must die with
-the service), use SysV IPC (shared memory, queues, semaphores outlive it and
-reach the host's), nor change files' modes, owners, times or extended
-attributes: Landlock governs reads and writes, not those. Nor may it make
-anonymous memory files (`memfd_create`): their pages, written and never mapped,
-are outside the address-space limit.
-A system call of a foreign architecture kills the process.
+An allowlist (`kernel.config.syscalls`: what workers were seen to call, and a
+margin of what glibc and CPython call for the same purposes elsewhere), which a
+cell's `allow_syscalls` widens for that cell only. Some allowed calls are
+limited by their arguments: only a connected AF_UNIX stream `socketpair` (the
+event loop's), threads but no processes (`clone`), signals to itself only,
+resource limits, priority and scheduling of itself only, no `F_SETOWN` /
+`F_SETSIG` (the kernel would signal another process for it), not clearing its
+death signal (`prctl`), and no `TIOCSTI` / `TIOCLINUX` (`ioctl`: typing into
+the service's terminal).
 
-The BPF program is written here by hand rather than with libseccomp: its Python
-binding is not on PyPI and shells out to locate the C library, which cannot work
-once the worker is restricted; this program is a few dozen instructions, built
-as bytes before any layer is applied and installed last.
+Refused, with two errors on purpose:
+
+- EPERM for the calls `syscalls.REFUSED` names, which reach outside the worker
+  (sockets, exec, ptrace, mount, namespaces, SysV IPC, file metadata, ...), and
+  for filtered calls with refused arguments: "not permitted" is the truth, and
+  code that tries them gets the error it would get without the privilege.
+- ENOSYS for every call not on the list, and `clone3`: glibc and CPython treat
+  it as an older kernel and fall back to an older call that is on the list
+  (`clone3` to `clone`, `statx` to `newfstatat`, `faccessat2` to `faccessat`,
+  `close_range` to `close`, ...), where EPERM would be a hard failure.
+
+A system call of a foreign architecture, or an x32 one, kills the process.
+
+The program is one chain of comparisons, the most made calls first (on kernels
+since 5.11 the kernel caches the verdict of calls allowed whatever their
+arguments, and runs the program only for the others). It is written here by
+hand rather than with libseccomp: its Python binding is not on PyPI and shells
+out to locate the C library, which cannot work once the worker is restricted.
+It is built as bytes before any layer is applied and installed last.
 """
 
 import ctypes
 import errno
 import struct
+from collections.abc import Iterable
 
+from ..config.syscalls import ALLOWED, FALLBACK, NUMBERS, REFUSED, widening_problem
 from .linux import MACHINE, PR_SET_SECCOMP, prctl
 
 SECCOMP_MODE_FILTER = 2
@@ -36,93 +47,18 @@ RET_ERRNO = 0x00050000
 
 LD_W_ABS, AND, JEQ, JGE, JSET, RET = 0x20, 0x54, 0x15, 0x35, 0x45, 0x06
 NR_OFFSET, ARCH_OFFSET = 0, 4
+MAX_JUMP = 255  # a conditional jump's offset is one byte
+
+# The AUDIT_ARCH value of each architecture with a table in `syscalls.NUMBERS`.
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 
 AF_UNIX = 1
 SOCK_STREAM, SOCK_TYPE_MASK = 1, 0xF  # the type without SOCK_CLOEXEC / SOCK_NONBLOCK
 CLONE_THREAD = 0x00010000
 CLONE_NEW_NAMESPACES = 0x7E020080  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
-
-
-# Per architecture: the AUDIT_ARCH value and the numbers of the calls the filter names.
-ARCHITECTURES: dict[str, tuple[int, dict[str, int]]] = {
-    "x86_64": (
-        0xC000003E,
-        {
-            "socket": 41, "socketpair": 53, "clone": 56, "fork": 57, "vfork": 58,
-            "execve": 59, "kill": 62, "ptrace": 101, "pivot_root": 155, "chroot": 161,
-            "mount": 165, "umount2": 166, "init_module": 175, "delete_module": 176,
-            "tkill": 200, "tgkill": 234, "kexec_load": 246, "add_key": 248,
-            "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
-            "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310,
-            "process_vm_writev": 311, "finit_module": 313, "bpf": 321, "execveat": 322,
-            "userfaultfd": 323, "pidfd_send_signal": 424, "io_uring_setup": 425,
-            "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
-            "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-            "fspick": 433, "clone3": 435, "mount_setattr": 442, "setpgid": 109,
-            "setsid": 112,
-            # Acting on other processes, and their signals.
-            "prlimit64": 302, "setpriority": 141, "sched_setparam": 142,
-            "sched_setscheduler": 144, "sched_setaffinity": 203, "sched_setattr": 314,
-            "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "fcntl": 72, "prctl": 157,
-            # SysV IPC.
-            "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65,
-            "semctl": 66, "shmdt": 67, "msgget": 68, "msgsnd": 69, "msgrcv": 70,
-            "msgctl": 71, "semtimedop": 220,
-            # File metadata.
-            "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94,
-            "utime": 132, "utimes": 235, "futimesat": 261, "utimensat": 280,
-            "fchownat": 260, "fchmodat": 268, "fchmodat2": 452, "setxattr": 188,
-            "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
-            "fremovexattr": 199,
-            # Memory outside the address-space limit.
-            "memfd_create": 319,
-        },
-    ),
-    "aarch64": (
-        0xC00000B7,
-        {
-            "umount2": 39, "mount": 40, "pivot_root": 41, "chroot": 51, "unshare": 97,
-            "kexec_load": 104, "init_module": 105, "delete_module": 106, "ptrace": 117,
-            "kill": 129, "tkill": 130, "tgkill": 131, "socket": 198, "socketpair": 199,
-            "add_key": 217, "request_key": 218, "keyctl": 219, "clone": 220, "execve": 221,
-            "perf_event_open": 241, "open_by_handle_at": 265, "setns": 268,
-            "process_vm_readv": 270, "process_vm_writev": 271, "finit_module": 273,
-            "bpf": 280, "execveat": 281, "userfaultfd": 282, "pidfd_send_signal": 424,
-            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-            "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-            "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442,
-            "setpgid": 154, "setsid": 157,
-            "prlimit64": 261, "setpriority": 140, "sched_setparam": 118,
-            "sched_setscheduler": 119, "sched_setaffinity": 122, "sched_setattr": 274,
-            "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240, "fcntl": 25, "prctl": 167,
-            "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189, "semget": 190,
-            "semctl": 191, "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195,
-            "shmat": 196, "shmdt": 197,
-            "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55, "utimensat": 88,
-            "fchmodat2": 452, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
-            "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
-            "memfd_create": 279,
-        },
-    ),
-}  # fmt: skip
-
-DENIED = (
-    "fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv",
-    "process_vm_writev", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-    "bpf", "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "perf_event_open", "userfaultfd", "open_by_handle_at",
-    "kexec_load", "init_module", "finit_module", "delete_module", "tkill",
-    "pidfd_send_signal", "setpgid", "setsid",
-    "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semctl", "semtimedop",
-    "msgget", "msgsnd", "msgrcv", "msgctl",
-    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
-    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
-    "removexattr", "lremovexattr", "fremovexattr",
-    "memfd_create",
-)  # fmt: skip
 # fcntl commands that make the kernel signal another process for the worker.
 F_SETOWN, F_SETSIG, F_SETOWN_EX = 8, 10, 15
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # push input into a terminal; console control
 PR_SET_PDEATHSIG = 1
 PRIO_PROCESS = 0
 
@@ -133,22 +69,42 @@ class _Program(ctypes.Structure):
 
 def supported() -> bool:
     """True when this machine's architecture has a syscall table here."""
-    return MACHINE in ARCHITECTURES
+    return MACHINE in AUDIT_ARCH
 
 
-def build_filter(own_pid: int) -> bytes:
-    """The BPF program (`struct sock_filter[]`) for this architecture, as bytes."""
-    arch, numbers = ARCHITECTURES[MACHINE]
-    deny = RET_ERRNO | errno.EPERM
+def build_filter(own_pid: int, allow: Iterable[str] = ()) -> bytes:
+    """The BPF program (`struct sock_filter[]`) for this architecture, as bytes.
+
+    `allow`: the calls a cell's policy adds (checked by the policy already).
+    """
+    allow = tuple(allow)
+    problem = widening_problem(allow)
+    if problem is not None:
+        raise ValueError(f"allow_syscalls: {problem}")
+    numbers = NUMBERS[MACHINE]
     code = [
         _op(LD_W_ABS, ARCH_OFFSET),
-        _op(JEQ, arch, 1, 0),
+        _op(JEQ, AUDIT_ARCH[MACHINE], 1, 0),
         _op(RET, RET_KILL_PROCESS),
         _op(LD_W_ABS, NR_OFFSET),
     ]
     if MACHINE == "x86_64":  # x32 system calls share the architecture value: refuse them
         code += [_op(JGE, 0x40000000, 0, 1), _op(RET, RET_KILL_PROCESS)]
-    blocks: list[tuple[str, list[bytes]]] = [(name, [_op(RET, deny)]) for name in DENIED]
+    filtered = _argument_filters(own_pid)
+    chain: list[tuple[int, int | list[bytes]]] = []
+    for name in dict.fromkeys((*ALLOWED, *allow)):
+        if name in numbers:
+            chain.append((numbers[name], filtered.get(name, RET_ALLOW)))
+    deny = RET_ERRNO | errno.EPERM
+    chain += [(numbers[name], deny) for name in REFUSED if name in numbers]
+    chain += [(numbers[name], RET_ERRNO | errno.ENOSYS) for name in FALLBACK if name in numbers]
+    code += _compare(chain, _op(RET, RET_ERRNO | errno.ENOSYS))
+    return b"".join(code)
+
+
+def _argument_filters(own_pid: int) -> dict[str, list[bytes]]:
+    """The blocks that decide the calls `syscalls.FILTERED` names by their arguments."""
+    deny = RET_ERRNO | errno.EPERM
     # No socket() at all: not even AF_UNIX, since Landlock does not cover connecting
     # to a named socket (a worker mapped to root could reach the Docker socket).
     # An asyncio loop only needs a connected AF_UNIX stream socketpair.
@@ -198,27 +154,59 @@ def build_filter(own_pid: int) -> bytes:
         _op(RET, deny),
         _op(RET, RET_ALLOW),
     ]
+    no_terminal_input = [  # the service's stderr may be a terminal
+        _op(LD_W_ABS, _argument(1)),
+        _op(JEQ, TIOCSTI, 1, 0),
+        _op(JEQ, TIOCLINUX, 0, 1),
+        _op(RET, deny),
+        _op(RET, RET_ALLOW),
+    ]
     keep_death_signal = [
         _op(LD_W_ABS, _argument(0)),
         _op(JEQ, PR_SET_PDEATHSIG, 0, 1),
         _op(RET, deny),
         _op(RET, RET_ALLOW),
     ]
-    blocks += [("socket", [_op(RET, deny)]), ("socketpair", stream_pair_only)]
-    blocks += [("kill", only_self), ("tgkill", only_self), ("clone", threads_only)]
-    blocks += [("rt_sigqueueinfo", only_self), ("rt_tgsigqueueinfo", only_self)]
-    blocks += [(name, self_or_zero) for name in ("prlimit64", "sched_setparam")]
-    blocks += [(name, self_or_zero) for name in ("sched_setscheduler", "sched_setaffinity")]
-    blocks += [("sched_setattr", self_or_zero), ("setpriority", own_priority)]
-    blocks += [("fcntl", no_signal_owner), ("prctl", keep_death_signal)]
-    # clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc use clone.
-    blocks.append(("clone3", [_op(RET, RET_ERRNO | errno.ENOSYS)]))
-    for name, block in blocks:
-        if name in numbers:
-            code.append(_op(JEQ, numbers[name], 0, len(block)))
-            code += block
-    code.append(_op(RET, RET_ALLOW))
-    return b"".join(code)
+    return {
+        "socketpair": stream_pair_only,
+        "kill": only_self,
+        "tgkill": only_self,
+        "rt_sigqueueinfo": only_self,
+        "rt_tgsigqueueinfo": only_self,
+        "clone": threads_only,
+        **dict.fromkeys(
+            ("prlimit64", "sched_setparam", "sched_setscheduler", "sched_setaffinity"),
+            self_or_zero,
+        ),
+        "sched_setattr": self_or_zero,
+        "setpriority": own_priority,
+        "fcntl": no_signal_owner,
+        "ioctl": no_terminal_input,
+        "prctl": keep_death_signal,
+    }
+
+
+def _compare(chain: list[tuple[int, int | list[bytes]]], otherwise: bytes) -> list[bytes]:
+    """`if nr == number: verdict` for each entry in order, then `otherwise`.
+
+    A verdict is a return value or a block of its own. Entries with the same
+    return value jump to one shared `ret` (within a jump's reach), so a call
+    costs one instruction; built from the end, where the offsets are known.
+    """
+    code = [otherwise]
+    shared: dict[int, int] = {}  # return value -> its nearest `ret`, counted from code[0]
+    for number, verdict in reversed(chain):
+        if isinstance(verdict, list):
+            block = [_op(JEQ, number, 0, len(verdict)), *verdict]
+        elif shared.get(verdict, MAX_JUMP + 1) <= MAX_JUMP:
+            block = [_op(JEQ, number, shared[verdict], 0)]
+        else:  # out of reach, or the first: a `ret` of its own, skipped by the others
+            block = [_op(JEQ, number, 0, 1), _op(RET, verdict)]
+        code[:0] = block
+        shared = {value: index + len(block) for value, index in shared.items()}
+        if not isinstance(verdict, list) and len(block) == 2:
+            shared[verdict] = 1
+    return code
 
 
 def install(program: bytes) -> None:
