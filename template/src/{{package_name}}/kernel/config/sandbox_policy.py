@@ -12,6 +12,8 @@ Configured per cell in topology.toml, every key optional:
     cpu_seconds = 5        # CPU time per worker (RLIMIT_CPU)
     memory_mb = 512        # address space per worker (RLIMIT_AS)
     file_size_mb = 16      # largest file a worker may write (RLIMIT_FSIZE)
+    scratch_mb = 64        # all a worker may hold in its scratch directory, where
+                           # namespaces are on (a tmpfs of its own; see docs/sandbox.md)
     open_files = 64        # RLIMIT_NOFILE
     processes = 8          # processes and threads of the worker's user (RLIMIT_NPROC)
     pool_size = 2          # pre-forked workers, so at most this many calls at once
@@ -53,6 +55,7 @@ class SandboxPolicy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     cpu_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 10
     memory_mb: Annotated[int, msgspec.Meta(ge=64, le=1 << 20)] = 512
     file_size_mb: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 16
+    scratch_mb: Annotated[int, msgspec.Meta(ge=1, le=1 << 20)] = 64
     open_files: Annotated[int, msgspec.Meta(ge=16, le=65536)] = 64
     processes: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 8
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2

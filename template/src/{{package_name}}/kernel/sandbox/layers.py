@@ -5,6 +5,9 @@
    PR_SET_PDEATHSIG, so it dies with the parent.
 2. namespaces: a new network namespace (no network at all), inside a new user
    namespace unless root; not permitted on Ubuntu 24.04 runners (AppArmor).
+   With it a mount namespace of its own, where scratch is a tmpfs of
+   `scratch_mb`: a bound on everything written there, which RLIMIT_FSIZE (one
+   file at a time) is not.
 3. privileges: root ignores RLIMIT_NPROC, so a worker started by root drops to
    its pool's own uid (see `uids`), keeping only the right to read (confined
    by Landlock); `nobody` only when no such uid was free.
@@ -28,13 +31,20 @@ from .frames import Layer, Setup
 from .linux import (
     CAP_DAC_READ_SEARCH,
     CLONE_NEWNET,
+    CLONE_NEWNS,
     CLONE_NEWUSER,
     IS_LINUX,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_REC,
     PR_SET_DUMPABLE,
     PR_SET_KEEPCAPS,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
     keep_capabilities,
+    mount,
     prctl,
     unshare,
 )
@@ -53,7 +63,7 @@ def confine(setup: Setup) -> list[Layer]:
     if IS_LINUX and seccomp.supported():
         program = seccomp.build_filter(os.getpid(), setup.policy.allow_syscalls)
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
-    layers.append(_attempt("namespaces", _namespaces))
+    layers.append(_attempt("namespaces", lambda: _namespaces(setup)))
     layers.append(_attempt("privileges", lambda: _privileges(setup)))
     layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
     no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
@@ -108,18 +118,12 @@ def _process(parent_pid: int) -> str:
     return "own process group, killed with the parent"
 
 
-def _namespaces() -> str:
+def _namespaces(setup: Setup) -> str:
     uid, gid = os.geteuid(), os.getegid()
     if uid == 0:  # root needs no user namespace to get a network one, and drops to nobody next
-        try:
-            unshare(CLONE_NEWNET)
-        except OSError as error:
-            raise UnavailableLayerError(f"unshare(CLONE_NEWNET): {error}") from None
-        return "new network namespace (no network)"
-    try:
-        unshare(CLONE_NEWUSER | CLONE_NEWNET)
-    except OSError as error:
-        raise UnavailableLayerError(f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {error}") from None
+        flags = _unshare_with_mounts(CLONE_NEWNET)
+        return "new network namespace (no network)" + _bounded_scratch(setup, flags)
+    flags = _unshare_with_mounts(CLONE_NEWUSER | CLONE_NEWNET)
     maps = (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"))
     for name, content in maps:  # refused where a policy (AppArmor) takes the new namespace's rights
         try:
@@ -127,8 +131,37 @@ def _namespaces() -> str:
                 file.write(content)
         except OSError as error:
             raise UnavailableLayerError(f"writing /proc/self/{name}: {error}") from None
+    scratch = _bounded_scratch(setup, flags)  # while the namespace's capabilities last
     keep_capabilities()  # the new namespace granted them all; keep none
-    return "new user and network namespace (no network), no capabilities"
+    return "new user and network namespace (no network), no capabilities" + scratch
+
+
+def _unshare_with_mounts(flags: int) -> int:
+    """Enter new namespaces, with a mount namespace when the kernel allows; the flags used."""
+    failure: OSError | None = None
+    for attempt in (flags | CLONE_NEWNS, flags):
+        try:
+            unshare(attempt)
+            return attempt
+        except OSError as error:
+            failure = error
+    names = "CLONE_NEWUSER|CLONE_NEWNET" if flags & CLONE_NEWUSER else "CLONE_NEWNET"
+    raise UnavailableLayerError(f"unshare({names}): {failure}") from None
+
+
+def _bounded_scratch(setup: Setup, flags: int) -> str:
+    """Mount a tmpfs of `scratch_mb` on scratch, seen by this worker alone."""
+    size = setup.policy.scratch_mb
+    if not flags & CLONE_NEWNS:
+        return "; scratch not bounded in total (no mount namespace)"
+    try:
+        mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing propagates back out
+        options = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        mount("tmpfs", setup.scratch, "tmpfs", options, f"size={size}m,mode=0700")
+        os.chdir(setup.scratch)  # the working directory was the directory now covered
+    except OSError as error:
+        return f"; scratch not bounded in total (mount: {error})"
+    return f"; scratch a {size} MB tmpfs of its own"
 
 
 def _privileges(setup: Setup) -> str:

@@ -15,8 +15,13 @@ import sys
 IS_LINUX = sys.platform == "linux"
 MACHINE = platform.machine()
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+
+# mount flags (include/uapi/linux/mount.h)
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 
 # prctl options (include/uapi/linux/prctl.h)
 PR_SET_PDEATHSIG = 1
@@ -60,6 +65,22 @@ def unshare(flags: int) -> None:
     if _libc is None:
         raise OSError(38, "unshare is not available on this platform")
     if _libc.unshare(ctypes.c_int(flags)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    """`mount(2)`; raise `OSError` with the kernel's errno on failure."""
+    if _libc is None:
+        raise OSError(38, "mount is not available on this platform")
+    result = _libc.mount(
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
