@@ -347,7 +347,7 @@ def faststream_broker(url: str, stream: str, counter: Any) -> Any:
 async def measure_bus(quick: bool) -> list[Any]:
     import bus
     from faststream.nats import TestNatsBroker
-    from report import Row, interleaved
+    from report import interleaved
 
     rounds, calls, events = (2, 300, 300) if quick else (7, 3000, 3000)
     rows = []
@@ -388,17 +388,11 @@ async def measure_bus(quick: bool) -> list[Any]:
         events_taken = await interleaved(
             {"bus": bus_publish, "faststream": faststream_publish}, events, rounds
         )
-    theirs = Row("FastStream TestBroker request", calls_taken["faststream"])
-    rows.append(Row("memory bus send round trip", calls_taken["bus"], "time", theirs, BUS_TARGET))
-    theirs = Row("FastStream TestBroker publish", events_taken["faststream"], "rate")
-    rows.append(
-        Row(
-            "memory bus events (publish -> handled)",
-            events_taken["bus"],
-            "rate",
-            theirs,
-            BUS_TARGET,
-        )
+    rows += side_by_side(
+        ("memory bus send round trip", "FastStream TestBroker request"),
+        ("memory bus events (publish -> handled)", "FastStream TestBroker publish"),
+        calls_taken,
+        events_taken,
     )
 
     # On NATS: one nats-server, the bus's NatsTransport and FastStream's NatsBroker.
@@ -442,19 +436,30 @@ async def measure_bus(quick: bool) -> list[Any]:
             events_taken = await interleaved(
                 {"bus": nats_publish, "faststream": stream_publish}, events, rounds
             )
-    theirs = Row("FastStream NatsBroker request", calls_taken["faststream"])
-    rows.append(Row("NATS bus send round trip", calls_taken["bus"], "time", theirs, BUS_TARGET))
-    theirs = Row("FastStream NatsBroker JetStream events", events_taken["faststream"], "rate")
-    rows.append(
-        Row(
-            "NATS bus events (publish -> handled -> ack)",
-            events_taken["bus"],
-            "rate",
-            theirs,
-            BUS_TARGET,
-        )
+    rows += side_by_side(
+        ("NATS bus send round trip", "FastStream NatsBroker request"),
+        ("NATS bus events (publish -> handled -> ack)", "FastStream NatsBroker JetStream events"),
+        calls_taken,
+        events_taken,
     )
     return rows
+
+
+def side_by_side(
+    calls: tuple[str, str],
+    events: tuple[str, str],
+    calls_taken: dict[str, Any],
+    events_taken: dict[str, Any],
+) -> list[Any]:
+    """The bus's round trips and events, each against FastStream's, with the target."""
+    from report import Row  # the rendered project's (see `measure_bus`)
+
+    theirs_calls = Row(calls[1], calls_taken["faststream"])
+    theirs_events = Row(events[1], events_taken["faststream"], "rate")
+    return [
+        Row(calls[0], calls_taken["bus"], "time", theirs_calls, BUS_TARGET),
+        Row(events[0], events_taken["bus"], "rate", theirs_events, BUS_TARGET),
+    ]
 
 
 if __name__ == "__main__":
