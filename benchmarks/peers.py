@@ -347,7 +347,6 @@ def faststream_broker(url: str, stream: str, counter: Any) -> Any:
 async def measure_bus(quick: bool) -> list[Any]:
     import bus
     from faststream.nats import TestNatsBroker
-    from report import interleaved
 
     rounds, calls, events = (2, 300, 300) if quick else (7, 3000, 3000)
     rows = []
@@ -382,18 +381,13 @@ async def measure_bus(quick: bool) -> list[Any]:
                 await test_broker.publish(tick_model(n=n), "mem.ticks", stream="mem")
             await counters["faststream"].wait()
 
-        calls_taken = await interleaved(
-            {"bus": bus_send, "faststream": faststream_request}, calls, rounds
+        rows += await side_by_side(
+            ("memory bus send round trip", "FastStream TestBroker request"),
+            ("memory bus events (publish -> handled)", "FastStream TestBroker publish"),
+            {"bus": bus_send, "faststream": faststream_request},
+            {"bus": bus_publish, "faststream": faststream_publish},
+            (calls, events, rounds),
         )
-        events_taken = await interleaved(
-            {"bus": bus_publish, "faststream": faststream_publish}, events, rounds
-        )
-    rows += side_by_side(
-        ("memory bus send round trip", "FastStream TestBroker request"),
-        ("memory bus events (publish -> handled)", "FastStream TestBroker publish"),
-        calls_taken,
-        events_taken,
-    )
 
     # On NATS: one nats-server, the bus's NatsTransport and FastStream's NatsBroker.
     with bus.nats_server() as url:
@@ -429,31 +423,32 @@ async def measure_bus(quick: bool) -> list[Any]:
                 )
                 await counters["faststream"].wait()
 
-            calls = max(calls // 5, 20)  # a NATS round trip costs ~5x an in-memory one
-            calls_taken = await interleaved(
-                {"bus": nats_send, "faststream": nats_request}, calls, rounds
+            rows += await side_by_side(
+                ("NATS bus send round trip", "FastStream NatsBroker request"),
+                (
+                    "NATS bus events (publish -> handled -> ack)",
+                    "FastStream NatsBroker JetStream events",
+                ),
+                {"bus": nats_send, "faststream": nats_request},
+                {"bus": nats_publish, "faststream": stream_publish},
+                (max(calls // 5, 20), events, rounds),  # a NATS round trip costs ~5x
             )
-            events_taken = await interleaved(
-                {"bus": nats_publish, "faststream": stream_publish}, events, rounds
-            )
-    rows += side_by_side(
-        ("NATS bus send round trip", "FastStream NatsBroker request"),
-        ("NATS bus events (publish -> handled -> ack)", "FastStream NatsBroker JetStream events"),
-        calls_taken,
-        events_taken,
-    )
     return rows
 
 
-def side_by_side(
+async def side_by_side(
     calls: tuple[str, str],
     events: tuple[str, str],
-    calls_taken: dict[str, Any],
-    events_taken: dict[str, Any],
+    call_runs: dict[str, Any],
+    event_runs: dict[str, Any],
+    counts: tuple[int, int, int],
 ) -> list[Any]:
-    """The bus's round trips and events, each against FastStream's, with the target."""
-    from report import Row  # the rendered project's (see `measure_bus`)
+    """The bus's round trips and events, each against FastStream's, in interleaved rounds."""
+    from report import Row, interleaved  # the rendered project's (see `measure_bus`)
 
+    call_count, event_count, rounds = counts
+    calls_taken = await interleaved(call_runs, call_count, rounds)
+    events_taken = await interleaved(event_runs, event_count, rounds)
     theirs_calls = Row(calls[1], calls_taken["faststream"])
     theirs_events = Row(events[1], events_taken["faststream"], "rate")
     return [
