@@ -51,14 +51,18 @@ class InProcessCounter:
         if counts is None:
             counts = self.counts[caller] = [0, 0]
         weight = 1.0 - into / self.window  # the share of the previous window still covered
-        if counts[0] + counts[1] * weight + 1 <= self.amount:
+        weighted = counts[0] + counts[1] * weight
+        # As `limits` counts (so memory:// and a shared storage agree): the whole
+        # hits of the sliding window, plus this one, at most the amount.
+        if math.floor(weighted) + 1 <= self.amount:
             counts[0] += 1
             return 0.0
         if counts[1] == 0 or counts[0] >= self.amount:  # only the current window counts
             return self.window - into
-        # The previous window's weight falls as time passes: wait until one hit fits.
-        excess = counts[0] + counts[1] * weight + 1 - self.amount
-        return min(self.window - into, excess / counts[1] * self.window)
+        # The previous window's weight falls as time passes: wait until the
+        # weighted count is below the amount (never 0.0, which would mean "passed").
+        wait = (weighted - self.amount) / counts[1] * self.window
+        return min(self.window - into, max(wait, 1e-6))
 
     def _roll(self, window: int) -> None:
         if window == self.current_window + 1:
