@@ -36,7 +36,7 @@ from .endpoint import (
     command_endpoint,
 )
 from .health import ReadinessCheck, bus_ready
-from .layers import Cors, Front, audit_record, request_id_of
+from .layers import Cors, Front, audit_record, request_id_of, unexpected_failure
 from .openapi import openapi_document
 from .problems import Problem, problem_response
 from .ratelimit import RateLimiter
@@ -50,7 +50,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Routes:
-    """The route table: exact path, then method; 404 and 405 (with Allow) as problems."""
+    """The route table: exact path, then method; 404 and 405 (with Allow) as problems.
+
+    An endpoint's unexpected failure is answered here, a 500 problem: inside
+    `Cors`, so it carries the CORS headers like every other answer of a route.
+    """
 
     def __init__(self, table: Mapping[str, Mapping[str, Endpoint]]) -> None:
         self.table = {
@@ -68,9 +72,15 @@ class Routes:
                 raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
             response = await endpoint(Request(scope, receive))
         except Problem as problem:
-            audit_record(scope).decision = f"denied:{problem.status}"
-            response = problem_response(problem, request_id_of(scope))
+            response = _answer(problem, scope)
+        except Exception:  # here, inside `Cors`, so a browser can read the 500 too
+            response = _answer(unexpected_failure(scope), scope)
         await response(scope, receive, send)
+
+
+def _answer(problem: Problem, scope: Scope) -> Response:
+    audit_record(scope).decision = f"denied:{problem.status}"
+    return problem_response(problem, request_id_of(scope))
 
 
 class Gateway:

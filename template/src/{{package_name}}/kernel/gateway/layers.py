@@ -14,6 +14,8 @@
     failures         anything unexpected below: a 500 problem, the traceback to the log
 
 then (`Cors`, Starlette's CORS layer, when origins are configured) the routes.
+The route table answers its endpoints' failures itself (`unexpected_failure`),
+inside `Cors`, so a listed origin's page can read the 500 and its request id.
 One layer rather than a stack of seven: a request pays one call and one wrapped
 `send`, where a stack paid seven of each (a third of the gateway's own cost).
 The request id and the security headers are applied outermost, so every refusal
@@ -146,9 +148,8 @@ class Front:
                 bounded = self._bounded(receive, b"" if chunked else declared)
                 await self.app(scope, bounded, send_marked)
         except Exception:
-            logger.exception("unexpected failure (request id %s)", request_id)
+            problem = unexpected_failure(scope)
             if not responded:  # else too late to answer: the audit line says what was sent
-                problem = Problem(500, "unexpected failure; quote the request id")
                 await _refuse(problem, scope, send_marked)
         finally:
             log_audit(
@@ -202,6 +203,12 @@ class Front:
             return message
 
         return counted
+
+
+def unexpected_failure(scope: Scope) -> Problem:
+    """The 500 for the exception being handled; its traceback goes to the log only."""
+    logger.exception("unexpected failure (request id %s)", request_id_of(scope))
+    return Problem(500, "unexpected failure; quote the request id")
 
 
 def log_audit(

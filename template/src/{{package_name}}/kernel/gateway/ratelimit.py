@@ -32,39 +32,43 @@ class InProcessCounter:
     """Hits per caller in this process, in two fixed windows (see the module doc).
 
     Memory stays bounded by the callers seen in the last two windows: when a
-    new window starts, callers with no hit in the previous one are dropped.
+    new window starts, the current counts become the previous ones and the
+    older ones are dropped. Swapped, not copied: the first hit of a window pays
+    nothing for how many callers the last one had.
     """
 
     def __init__(self, item: RateLimitItem) -> None:
         self.amount = item.amount
         self.window = float(item.get_expiry())
         self.current_window = -1
-        # caller -> [hits in the current window, hits in the previous window]
-        self.counts: dict[str, list[int]] = {}
+        self.current: dict[str, int] = {}  # caller -> hits in the current window
+        self.previous: dict[str, int] = {}  # caller -> hits in the previous window
 
     def hit(self, caller: str, now: float) -> float:
         """Count a hit and return 0.0, or refuse it and return the seconds to wait."""
         window, into = divmod(now, self.window)
         if window != self.current_window:
             self._roll(int(window))
-        counts = self.counts.get(caller)
-        if counts is None:
-            counts = self.counts[caller] = [0, 0]
-        weight = 1.0 - into / self.window  # the share of the previous window still covered
-        if counts[0] + counts[1] * weight + 1 <= self.amount:
-            counts[0] += 1
+        current = self.current.get(caller, 0)
+        previous = self.previous.get(caller, 0)
+        # The share of the previous window the sliding window still covers.
+        weighted = current + previous * (1.0 - into / self.window)
+        # As `limits` counts (so memory:// and a shared storage agree): the whole
+        # hits of the sliding window, plus this one, at most the amount.
+        if math.floor(weighted) + 1 <= self.amount:
+            self.current[caller] = current + 1
             return 0.0
-        if counts[1] == 0 or counts[0] >= self.amount:  # only the current window counts
+        if previous == 0 or current >= self.amount:  # only the current window counts
             return self.window - into
-        # The previous window's weight falls as time passes: wait until one hit fits.
-        excess = counts[0] + counts[1] * weight + 1 - self.amount
-        return min(self.window - into, excess / counts[1] * self.window)
+        # The previous window's weight falls as time passes: wait until the
+        # weighted count is below the amount (never 0.0, which would mean "passed").
+        wait = (weighted - self.amount) / previous * self.window
+        return min(self.window - into, max(wait, 1e-6))
 
     def _roll(self, window: int) -> None:
-        if window == self.current_window + 1:
-            self.counts = {caller: [0, c[0]] for caller, c in self.counts.items() if c[0]}
-        else:  # two windows or more without a hit: nothing carries over
-            self.counts = {}
+        # Two windows or more without a hit: nothing carries over.
+        self.previous = self.current if window == self.current_window + 1 else {}
+        self.current = {}
         self.current_window = window
 
 
