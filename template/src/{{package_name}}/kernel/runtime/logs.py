@@ -70,6 +70,8 @@ def configure_logging(level: str | None = None) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # Python 3.12+ also looks up the current asyncio task for every record.
+    setattr(logging, "logAsyncioTasks", False)  # noqa: B010 - unknown to 3.11's type stubs
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
         root.removeHandler(old)
