@@ -8,7 +8,7 @@ when the server stops, so `serve`, the tests and the benchmark all build the
 same app. `/healthz` says the process answers; `/readyz` runs the readiness
 checks (`health.readiness_checks`) and answers 503 naming what is not ready.
 
-A request goes `Front` (layers) -> `Cors` (when configured) -> `Routes`: a
+A request goes `Front` (layers) -> `Cors` (when configured) -> `routes.Routes`: a
 dictionary lookup of the exact path, then the method. Starlette's router would
 try each route's regular expression in turn and wrap every endpoint in two more
 exception layers; `Front` has already refused any path that is not plain, so a
@@ -17,7 +17,7 @@ responses and the lifespan protocol.
 """
 
 import html
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -36,51 +36,16 @@ from .endpoint import (
     command_endpoint,
 )
 from .health import ReadinessCheck, bus_ready
-from .layers import Cors, Front, audit_record, request_id_of, unexpected_failure
+from .layers import Cors, Front
 from .openapi import openapi_document
-from .problems import Problem, problem_response
+from .problems import Problem
 from .ratelimit import RateLimiter
-from .routes import route_table
+from .routes import Endpoint, Routes, route_table
 
 PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class Routes:
-    """The route table: exact path, then method; 404 and 405 (with Allow) as problems.
-
-    An endpoint's unexpected failure is answered here, a 500 problem: inside
-    `Cors`, so it carries the CORS headers like every other answer of a route.
-    """
-
-    def __init__(self, table: Mapping[str, Mapping[str, Endpoint]]) -> None:
-        self.table = {
-            path: {**methods, **({"HEAD": methods["GET"]} if "GET" in methods else {})}
-            for path, methods in table.items()
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            methods = self.table.get(scope["path"])
-            if methods is None:
-                raise Problem(404, "Not Found")
-            endpoint = methods.get(scope["method"])
-            if endpoint is None:
-                raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
-            response = await endpoint(Request(scope, receive))
-        except Problem as problem:
-            response = _answer(problem, scope)
-        except Exception:  # here, inside `Cors`, so a browser can read the 500 too
-            response = _answer(unexpected_failure(scope), scope)
-        await response(scope, receive, send)
-
-
-def _answer(problem: Problem, scope: Scope) -> Response:
-    audit_record(scope).decision = f"denied:{problem.status}"
-    return problem_response(problem, request_id_of(scope))
 
 
 class Gateway:

@@ -1,17 +1,21 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""The route table: one HTTP route per command a cell marks `Public`, nothing else.
+"""The routes: one HTTP route per command a cell marks `Public`, nothing else.
 
 The method, path and scopes come from the cell's `Public(...)` declaration and
 the body and reply types from its contracts, so routes and the OpenAPI document
 are never written twice. Conflicting or malformed declarations stop start-up.
+`Routes` is the table requests are dispatched by (see `app`).
 """
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ..core.cell import Cell
 from ..core.contracts import (
@@ -20,6 +24,8 @@ from ..core.contracts import (
     message_type_of,
     reply_type_of,
 )
+from .layers import audit_record, request_id_of, unexpected_failure
+from .problems import Problem, problem_response
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+\Z")
@@ -100,3 +106,40 @@ def _loose_patterns(schema: Any) -> Iterator[str]:
     elif isinstance(schema, list):
         for item in schema:
             yield from _loose_patterns(item)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Routes:
+    """The route table: exact path, then method; 404 and 405 (with Allow) as problems.
+
+    An endpoint's unexpected failure is answered here, a 500 problem: inside
+    `Cors`, so it carries the CORS headers like every other answer of a route.
+    """
+
+    def __init__(self, table: Mapping[str, Mapping[str, Endpoint]]) -> None:
+        self.table = {
+            path: {**methods, **({"HEAD": methods["GET"]} if "GET" in methods else {})}
+            for path, methods in table.items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            methods = self.table.get(scope["path"])
+            if methods is None:
+                raise Problem(404, "Not Found")
+            endpoint = methods.get(scope["method"])
+            if endpoint is None:
+                raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
+            response = await endpoint(Request(scope, receive))
+        except Problem as problem:
+            response = _answer(problem, scope)
+        except Exception:  # here, inside `Cors`, so a browser can read the 500 too
+            response = _answer(unexpected_failure(scope), scope)
+        await response(scope, receive, send)
+
+
+def _answer(problem: Problem, scope: Scope) -> Response:
+    audit_record(scope).decision = f"denied:{problem.status}"
+    return problem_response(problem, request_id_of(scope))
