@@ -40,6 +40,16 @@ from .database import CellDatabase
 from .outbox import OutboxRelay
 from .tables import idempotency, inbox, outbox
 
+# The kernel's own statements are built once and given their values when run:
+# building `insert(...).values(...)` anew for every message (and its cache key)
+# was most of what the kernel's rows cost SQLAlchemy.
+INSERT_OUTBOX = insert(outbox)
+INSERT_IDEMPOTENCY = insert(idempotency)
+INSERT_INBOX = {
+    True: sqlite.insert(inbox).on_conflict_do_nothing(index_elements=["message_id"]),
+    False: postgresql.insert(inbox).on_conflict_do_nothing(index_elements=["message_id"]),
+}
+
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
 MAX_KEY = 255
@@ -165,15 +175,16 @@ class UnitContext:
             source=self._inner.source,
         )
         await self._session.execute(
-            insert(outbox).values(
-                message_id=envelope.id,
-                type=envelope.type,
-                source=envelope.source,
-                time=envelope.time,
-                correlationid=envelope.correlationid,
-                traceparent=envelope.traceparent,
-                data=envelope.data,
-            )
+            INSERT_OUTBOX,
+            {
+                "message_id": envelope.id,
+                "type": envelope.type,
+                "source": envelope.source,
+                "time": envelope.time,
+                "correlationid": envelope.correlationid,
+                "traceparent": envelope.traceparent,
+                "data": envelope.data,
+            },
         )
         self.envelopes.append(envelope)
 
@@ -267,7 +278,7 @@ async def _remember_reply(session: AsyncSession, key: str, request_hash: str, re
     values = {"key": key, "request_hash": request_hash, "reply": encode(reply)}
     try:
         async with session.begin_nested():  # a savepoint: the refusal below is all that fails
-            await session.execute(insert(idempotency).values(**values, created_at=time.time()))
+            await session.execute(INSERT_IDEMPOTENCY, {**values, "created_at": time.time()})
     except IntegrityError:  # a concurrent request with this key committed first
         raise RejectedError(
             "conflict", "a request with this idempotency key is already being handled"
@@ -283,13 +294,8 @@ def inbox_key(message_id: str) -> str:
 
 async def _record_in_inbox(session: AsyncSession, is_sqlite: bool, message_id: str) -> bool:
     """Insert the message id; False when it was there (a redelivery)."""
-    dialect_insert = sqlite.insert if is_sqlite else postgresql.insert
-    statement = (
-        dialect_insert(inbox)
-        .values(message_id=inbox_key(message_id), handled_at=time.time())
-        .on_conflict_do_nothing(index_elements=["message_id"])
-    )
-    result = await session.execute(statement)
+    values = {"message_id": inbox_key(message_id), "handled_at": time.time()}
+    result = await session.execute(INSERT_INBOX[is_sqlite], values)
     return bool(getattr(result, "rowcount", 1))
 
 
