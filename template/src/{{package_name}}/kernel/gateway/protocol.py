@@ -14,6 +14,9 @@ what it reads where it reads it, before the parser buffers anything:
     absolute form   `GET http://other.host/path`: the target's authority replaces
                     the Host header (RFC 9112 3.2.2), so the allowlist judges it;
                     any other form that is not `/path` is refused with 400
+    not HTTP        what httptools cannot parse (a Content-Length that is not a
+                    number, Content-Length with Transfer-Encoding, a bad request
+                    line): 400, closed; uvicorn would answer it in plain text
 
 Refusals made here are problem+json with a request id and the security
 headers, and leave an audit line, like every refusal made by the app.
@@ -102,6 +105,10 @@ class GatewayProtocol(HttpToolsProtocol):
         self.reading_head = True
         self.head_bytes = 0
 
+    def send_400_response(self, msg: str) -> None:
+        """What httptools refused to parse: a problem like every other refusal."""
+        self._refuse(Problem(400, "request: not valid HTTP/1.1 (request line, headers or framing)"))
+
     def _arm(self, callback: Any) -> None:
         self._disarm()
         self.timer = self.loop.call_later(self.read_timeout, callback)
@@ -142,7 +149,10 @@ class GatewayProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + encoded)
         self.transport.close()
-        method = "-" if self.reading_head else self.parser.get_method().decode("latin-1")
+        try:
+            method = "-" if self.reading_head else self.parser.get_method().decode("latin-1")
+        except Exception:  # a parser that failed may know no method
+            method = "-"
         record = AuditRecord(decision=f"denied:{problem.status}")
         log_audit(method, "-", problem.status, self.client, record, request_id, started)
 
