@@ -11,6 +11,7 @@ import ctypes
 import os
 import platform
 import sys
+from typing import Any
 
 IS_LINUX = sys.platform == "linux"
 MACHINE = platform.machine()
@@ -36,53 +37,50 @@ _libc = ctypes.CDLL(None, use_errno=True) if IS_LINUX else None
 
 def syscall(number: int, *arguments: object) -> int:
     """Call system call `number`; raise `OSError` with the kernel's errno on failure."""
-    if _libc is None:
-        raise OSError(38, "system call not available on this platform")
-    _libc.syscall.restype = ctypes.c_long
+    call = _function("syscall", "system call")
+    call.restype = ctypes.c_long
     values = [ctypes.c_long(a) if isinstance(a, int) else a for a in arguments]
-    result: int = _libc.syscall(ctypes.c_long(number), *values)
-    if result < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-    return result
+    return _checked(call(ctypes.c_long(number), *values))
 
 
 def prctl(option: int, *arguments: object) -> int:
     """`prctl(2)`; integers pass as unsigned longs; raise `OSError` on failure."""
-    if _libc is None:
-        raise OSError(38, "prctl is not available on this platform")
     values = [ctypes.c_ulong(a) if isinstance(a, int) else a for a in arguments]
     values += [ctypes.c_ulong(0)] * (4 - len(values))
-    result: int = _libc.prctl(ctypes.c_int(option), *values)
-    if result < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-    return result
+    return _checked(_function("prctl")(ctypes.c_int(option), *values))
 
 
 def unshare(flags: int) -> None:
     """`unshare(2)`: move this process into new namespaces."""
-    if _libc is None:
-        raise OSError(38, "unshare is not available on this platform")
-    if _libc.unshare(ctypes.c_int(flags)) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+    _checked(_function("unshare")(ctypes.c_int(flags)))
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
     """`mount(2)`; raise `OSError` with the kernel's errno on failure."""
-    if _libc is None:
-        raise OSError(38, "mount is not available on this platform")
-    result = _libc.mount(
-        source.encode(),
-        target.encode(),
-        fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags),
-        data.encode() if data else None,
+    _checked(
+        _function("mount")(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        )
     )
-    if result != 0:
+
+
+def _function(name: str, described: str = "") -> Any:
+    """libc's function `name`; `OSError` (ENOSYS) where there is no Linux libc."""
+    if _libc is None:
+        raise OSError(38, f"{described or name} is not available on this platform")
+    return getattr(_libc, name)
+
+
+def _checked(result: int) -> int:
+    """`result`, or the kernel's errno as `OSError` when the call failed (below 0)."""
+    if result < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
+    return result
 
 
 CAPSET = {"x86_64": 126, "aarch64": 91}
