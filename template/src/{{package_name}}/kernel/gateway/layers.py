@@ -37,6 +37,7 @@ from typing import Any
 import secure
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import Problem, problem_response
@@ -45,11 +46,15 @@ REQUEST_ID_HEADER = b"x-request-id"
 REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 HOST_PATTERN = re.compile(rb"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 PATH_PATTERN = re.compile(r"(/[A-Za-z0-9._~-]+)+|/")
-SECURITY_HEADERS = [
-    (name.lower().encode(), value.encode())
-    for name, value in secure.Secure.from_preset(secure.Preset.STRICT).headers.items()
-    if value  # empty values (such as `Server`) are left out
-]
+STRICT_HEADERS = secure.Secure.from_preset(secure.Preset.STRICT).headers
+
+
+def _raw_headers(headers: MutableMapping[str, str] | Any) -> list[tuple[bytes, bytes]]:
+    """ASGI header pairs; empty values (such as `Server`) are left out."""
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items() if value]
+
+
+SECURITY_HEADERS = _raw_headers(STRICT_HEADERS)
 
 audit_logger = logging.getLogger(f"{__package__}.audit")
 logger = logging.getLogger(__name__)
@@ -265,21 +270,25 @@ class Cors(CORSMiddleware):
         await super().__call__(scope, receive, send)
 
 
-async def _refuse(problem: Problem, scope: Scope, send: Send) -> None:
-    """Answer `problem` from a layer, noted on the audit record."""
+def refusal(problem: Problem, scope: Scope) -> Response:
+    """The answer to `problem`, noted on the request's audit record."""
     audit_record(scope).decision = f"denied:{problem.status}"
-    response = problem_response(problem, request_id_of(scope))
+    return problem_response(problem, request_id_of(scope))
+
+
+async def _refuse(problem: Problem, scope: Scope, send: Send) -> None:
+    """Answer `problem` from a layer, before anything has read the body."""
 
     async def nothing() -> Message:
         return {"type": "http.disconnect"}
 
-    await response(scope, nothing, send)
+    await refusal(problem, scope)(scope, nothing, send)
 
 
 def _relaxed_headers(docs_script: str) -> list[tuple[bytes, bytes]]:
     """The docs page's headers: it loads pinned files from a CDN (checked by their
     hashes) and runs one inline line, allowed by its own hash; nowhere else, nothing more."""
-    relaxed = dict(secure.Secure.from_preset(secure.Preset.STRICT).headers)
+    relaxed = dict(STRICT_HEADERS)
     inline = base64.b64encode(hashlib.sha256(docs_script.encode()).digest()).decode()
     relaxed["Content-Security-Policy"] = (
         f"default-src 'none'; script-src https://cdn.jsdelivr.net 'sha256-{inline}'; "
@@ -288,8 +297,3 @@ def _relaxed_headers(docs_script: str) -> list[tuple[bytes, bytes]]:
     )
     relaxed["Cross-Origin-Embedder-Policy"] = "unsafe-none"
     return _raw_headers(relaxed)
-
-
-def _raw_headers(headers: MutableMapping[str, str] | Any) -> list[tuple[bytes, bytes]]:
-    """ASGI header pairs; empty values (such as `Server`) are left out."""
-    return [(name.lower().encode(), value.encode()) for name, value in headers.items() if value]

@@ -24,8 +24,8 @@ from ..core.contracts import (
     message_type_of,
     reply_type_of,
 )
-from .layers import audit_record, request_id_of, unexpected_failure
-from .problems import Problem, problem_response
+from .layers import refusal, unexpected_failure
+from .problems import Problem
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PATH_PATTERN = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+\Z")
@@ -134,12 +134,7 @@ class Routes:
                 raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
             response = await endpoint(Request(scope, receive))
         except Problem as problem:
-            response = _answer(problem, scope)
+            response = refusal(problem, scope)
         except Exception:  # here, inside `Cors`, so a browser can read the 500 too
-            response = _answer(unexpected_failure(scope), scope)
+            response = refusal(unexpected_failure(scope), scope)
         await response(scope, receive, send)
-
-
-def _answer(problem: Problem, scope: Scope) -> Response:
-    audit_record(scope).decision = f"denied:{problem.status}"
-    return problem_response(problem, request_id_of(scope))
