@@ -16,6 +16,7 @@ that keep each cell's user inside its own schema.
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,12 +62,9 @@ class CellDatabase:
         145-164 with). Other processes sharing the file still wait in the busy
         handler; PostgreSQL needs no turns.
         """
-        if self.is_sqlite:
-            async with self._turns, self.sessions() as session, session.begin():
-                yield session
-        else:
-            async with self.sessions() as session, session.begin():
-                yield session
+        turns = self._turns if self.is_sqlite else contextlib.nullcontext()
+        async with turns, self.sessions() as session, session.begin():
+            yield session
 
     @property
     def schema(self) -> str | None:
