@@ -75,7 +75,8 @@ def supported() -> bool:
 def build_filter(own_pid: int, allow: Iterable[str] = ()) -> bytes:
     """The BPF program (`struct sock_filter[]`) for this architecture, as bytes.
 
-    `allow`: the calls a cell's policy adds (checked by the policy already).
+    `allow`: the calls a cell's policy adds. The policy refuses bad names when
+    it is loaded; they are refused here too, for a caller that built none.
     """
     allow = tuple(allow)
     problem = widening_problem(allow)
