@@ -38,6 +38,7 @@ from ..core.contracts import (
     message_type_of,
     reply_type_of,
 )
+from ..core.deadline import deadline_after, expired, remaining
 from ..core.errors import (
     BusError,
     DeadlineExceededError,
@@ -56,14 +57,7 @@ from .codec import (
     error_from_body,
 )
 from .context import HandlerContext
-from .envelope import (
-    Envelope,
-    deadline_after,
-    expired,
-    new_id,
-    now_rfc3339,
-    remaining,
-)
+from .envelope import Envelope, new_id, now_rfc3339
 from .handler_deadline import Deadlines
 from .tracing import outgoing_traceparent, span
 from .transport import (

@@ -22,9 +22,9 @@ from ..core.contracts import (
     Reply,
     message_type_of,
 )
+from ..core.deadline import remaining
 from ..core.errors import UndeclaredError
 from ..core.principal import ANONYMOUS, Principal
-from .envelope import remaining
 
 if TYPE_CHECKING:  # only annotated: a sandbox worker of a cell without storage never imports it
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -247,20 +247,3 @@ def now_rfc3339() -> str:
         text = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _second[0] = (second, text)
     return f"{text}.{micros:06d}+00:00"
-
-
-def deadline_after(seconds: float) -> float:
-    """The absolute deadline `seconds` from now, as the envelope carries it."""
-    return time.time() + seconds
-
-
-def expired(deadline: float | None) -> bool:
-    """True when `deadline` has passed: the sender no longer waits for an answer."""
-    return deadline is not None and deadline <= time.time()
-
-
-def remaining(deadline: float | None) -> float | None:
-    """Seconds left until `deadline` (never negative), or None without one."""
-    if deadline is None:
-        return None
-    return max(0.0, deadline - time.time())

@@ -19,8 +19,10 @@ import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData
+if TYPE_CHECKING:  # imported when checked: a cell with storage imported it already
+    from sqlalchemy import MetaData
 
 # Tables whose names start with this belong to the kernel (outbox, inbox, ...).
 KERNEL_TABLE_PREFIX = "kernel_"
@@ -31,10 +33,12 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 class Storage:
     """A cell's tables and the package holding its migration scripts."""
 
-    metadata: MetaData
+    metadata: "MetaData"
     migrations: str
 
     def __post_init__(self) -> None:
+        from sqlalchemy import MetaData
+
         if not isinstance(self.metadata, MetaData):
             raise TypeError(f"Storage(...): expected a sqlalchemy MetaData, got {self.metadata!r}")
         if not isinstance(self.migrations, str) or not _DOTTED.match(self.migrations):

@@ -15,11 +15,10 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from ..bus.envelope import Envelope, remaining
 from ..core.cell import Cell
 from ..core.contracts import (
     Command,
@@ -27,6 +26,7 @@ from ..core.contracts import (
     message_type_of,
     reply_type_of,
 )
+from ..core.deadline import remaining
 from ..core.errors import (
     BusError,
     HandlerFailedError,
@@ -51,6 +51,9 @@ from .frames import (
     unpack,
 )
 from .layers import confine, level_of
+
+if TYPE_CHECKING:
+    from ..bus.envelope import Envelope
 
 # Storage (SQLAlchemy, Alembic: a third of a worker's start) is imported only by
 # workers of a cell with storage: a worker is started for every call of a cell
@@ -182,7 +185,9 @@ class _Envelopes:
         message_id: str | None,
         traceparent: str,
         source: str,
-    ) -> Envelope:
+    ) -> "Envelope":
+        from ..bus.envelope import Envelope  # imported by `..storage` already
+
         return Envelope.new(
             message_type_of(type(event)),
             msgspec.json.encode(event),
