@@ -197,7 +197,7 @@ class _Envelopes:
             message_id=message_id,
         )
 
-    async def relay(self, envelope: Envelope) -> None:
+    async def relay(self, envelope: "Envelope") -> None:
         raise UnavailableError("sandbox: events leave through the outbox")
 
 
