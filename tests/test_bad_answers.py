@@ -64,10 +64,13 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"command_name": "lint-imports"}, "command_name: 'lint-imports' would shadow a program"),
     ({"command_name": "pre-commit"}, "command_name: 'pre-commit' would shadow a program"),
     ({"command_name": "uvicorn"}, "command_name: 'uvicorn' would shadow a program"),
+    ({"command_name": "alembic"}, "command_name: 'alembic' would shadow a program"),
     # Modules the project installs, start-up hooks, the project's own module names.
     ({"package_name": "cryptography"}, "package_name: 'cryptography' is the name of a module"),
     ({"package_name": "sitecustomize"}, "package_name: 'sitecustomize' is the name of a module"),
     ({"package_name": "conftest"}, "package_name: 'conftest' is the name of a module"),
+    ({"package_name": "sqlalchemy"}, "package_name: 'sqlalchemy' is the name of a module"),
+    ({"package_name": "asyncpg"}, "package_name: 'asyncpg' is the name of a module"),
     ({"package_name": "test_shop"}, "package_name: 'test_shop' would clash with the project's"),
     ({"github_repository": "owner/.."}, "github_repository: NAME may not be '.', '..'"),
     ({"github_repository": "owner/shop.git"}, "github_repository: NAME may not be '.', '..'"),

@@ -10,11 +10,13 @@ The project uses names that are all different from the defaults, with the
 example cells on, so a kernel test that only works under "My Service" fails here.
 """
 
+import re
 import shutil
 from pathlib import Path
 
 import jinja2
 import pytest
+import yaml
 from conftest import TEMPLATE, run_copier, sh
 
 KERNEL_TESTS = TEMPLATE / "tests" / "kernel"
@@ -96,3 +98,30 @@ def test_kernel_tests_meet_the_generated_checks(project: Path) -> None:
     sh(project, "uv", "run", "ruff", "check", "tests/kernel")
     sh(project, "uv", "run", "ruff", "format", "--check", "tests/kernel")
     sh(project, "uv", "run", "mypy")
+
+
+@pytest.mark.slow
+def test_the_names_answers_may_not_take_cover_everything_the_project_installs(
+    project: Path,
+) -> None:
+    """copier.yml refuses a package or command name that would shadow an installed
+    module or program; the lists are written by hand, so check them against a real
+    install of every dependency group."""
+    sh(project, "uv", "sync", "--locked", "--all-groups")
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    refused = {
+        name
+        for key in ("python_keywords", "stdlib_modules", "dependency_modules")
+        for name in questions[key]["default"].split()
+    }
+    listing = "import importlib.metadata as m; print(*m.packages_distributions())"
+    installed = sh(project, ".venv/bin/python", "-c", listing).stdout.split()
+    own = {ANSWERS["package_name"]}
+    modules = {name for name in installed if name.isidentifier() and not name.startswith("_")}
+    assert sorted(modules - refused - own) == []
+
+    reserved = set(questions["reserved_commands"]["default"].split())
+    command = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*\Z")  # what command_name accepts
+    programs = {path.name for path in (project / ".venv" / "bin").iterdir()}
+    own = {ANSWERS["command_name"]}
+    assert sorted(name for name in programs - reserved - own if command.match(name)) == []
