@@ -45,11 +45,13 @@ def test_template_benchmark_prints_every_target() -> None:
     rows = compared_rows(output)
     assert [ROW.match(row)["name"] for row in rows] == [  # type: ignore[index]
         "copier copy",
+        "copier copy without uv lock",
         "copier update",
         "copier update",
     ], output
     assert "copier-uv-like" in rows[0]
-    assert "3 rows," in output
+    assert "copier-uv-like" in rows[1]
+    assert "4 rows," in output
     assert "copy to green tests: not measured with --quick" in output
 
 
