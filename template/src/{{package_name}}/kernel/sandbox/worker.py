@@ -55,9 +55,9 @@ from .layers import confine, level_of
 if TYPE_CHECKING:
     from ..bus.envelope import Envelope
 
-# Storage (SQLAlchemy: most of the start of a worker whose cell has it) is imported only by
-# workers of a cell with storage: a worker is started for every call of a cell
-# with `fresh_worker_per_call`.
+# Storage (SQLAlchemy: most of the start of a worker whose cell has it) is
+# imported only by workers of a cell with storage: a worker is started for
+# every call of a cell with `fresh_worker_per_call`.
 STORAGE = f"{__package__.rpartition('.')[0]}.storage"
 
 
