@@ -91,8 +91,8 @@ class SandboxRefusedError(TopologyError):
 def open_stat(pid: int) -> int:
     """A descriptor on /proc/<pid>/stat, for `cpu_seconds`; -1 when there is none.
 
-    Held for the worker's life: it reads this process's figures even after its
-    pid is reused, and each read is one `pread` instead of open, read and close
+    Held for the worker's life: it never reads another process's figures (once
+    the worker is reaped, reads fail), and each read is one `pread` instead of open, read and close
     (4.2 -> 2.6 µs, twice a call).
     """
     try:
@@ -123,10 +123,12 @@ class Worker:
     hello: Hello | None = None
     calls: int = 0
     cpu_when_idle: float = 0.0  # its CPU seconds when it last finished a call
-    stat: int = -1  # its /proc/<pid>/stat (`open_stat`), closed by `kill`
+    stat: int = field(default=-1, init=False)  # its /proc/<pid>/stat, closed by `kill`
 
     def __post_init__(self) -> None:
         self.stat = open_stat(self.process.pid)
+        if self.stat < 0:
+            logger.warning("sandbox: worker %d: no /proc stat; idle CPU unchecked", self.pid)
 
     @property
     def pid(self) -> int:
