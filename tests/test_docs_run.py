@@ -9,6 +9,9 @@ the `# ` lines under it. There `<name>` stands for a value the output shows
 runs in the background until the next `serve` or the end of the document.
 A block marked `<!-- not run: REASON -->` is only parsed, by `docs check` (a
 gate step of the generated project, run by its own conformance of the gate).
+A block marked `<!-- eventually: REASON -->` shows what an event handled after
+the reply leads to: each of its commands is run again until its output matches,
+for 15 s at most, as a reader would look again a moment later.
 The blocks are read by the generated kernel (`kernel.devtools.docs`), so there
 is one reading of the rules.
 
@@ -135,7 +138,7 @@ class Session:
                 assert not command["expected"], f"{where}: output shown under a server"
                 self.serve(text, where)
             else:
-                self.run(text, command["expected"], where)
+                self.run(text, command["expected"], where, eventually=bool(block["eventually"]))
 
     def as_here(self, text: str, where: str) -> str:
         """The command with placeholders filled in and documented addresses moved here."""
@@ -189,7 +192,21 @@ class Session:
             time.sleep(0.1)
         pytest.fail(f"{where}: `{text}` did not answer {url} within 90 s")
 
-    def run(self, text: str, expected: list[str], where: str) -> None:
+    def run(self, text: str, expected: list[str], where: str, eventually: bool = False) -> None:
+        """Run one command; with `eventually`, again until its output matches (15 s at most)."""
+        deadline = time.monotonic() + (15 if eventually else 0)
+        while True:
+            output = self.run_once(text, where)
+            try:
+                self.match(output, expected, where)
+                return
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.2)
+
+    def run_once(self, text: str, where: str) -> list[str]:
+        """Run one command in the session's shell state; its output lines."""
         carried = self.scratch / "env"
         script = f"set -eo pipefail\n{text}\nenv -0 > {carried}\n"
         result = subprocess.run(
@@ -208,22 +225,28 @@ class Session:
         self.env = dict(
             entry.split("=", 1) for entry in carried.read_text().split("\0") if "=" in entry
         )
-        self.match(result.stdout.splitlines(), expected, where)
+        return result.stdout.splitlines()
 
     def match(self, output: list[str], expected: list[str], where: str) -> None:
-        """Each shown line matches a line of the output, in order; placeholders bind."""
+        """Each shown line matches a line of the output, in order; placeholders bind.
+
+        Values bind only once every line matched, so a retried command starts clean.
+        """
         remaining = iter(output)
+        bound: dict[str, str] = {}
         for shown in expected:
-            pattern, names = self.pattern(shown)
+            pattern, names = self.pattern(shown, bound)
             found = next((m for line in remaining if (m := pattern.fullmatch(line.rstrip()))), None)
             assert found is not None, (
                 f"{where}: no output line is `{shown}`; the output was:\n" + "\n".join(output)
             )
             for group, name in names.items():
-                self.values[name] = found.group(group)
+                bound[name] = found.group(group)
+        self.values.update(bound)
 
-    def pattern(self, shown: str) -> tuple[re.Pattern[str], dict[str, str]]:
+    def pattern(self, shown: str, bound: dict[str, str]) -> tuple[re.Pattern[str], dict[str, str]]:
         """A shown line as a regular expression: `...` any text, `<name>` a value."""
+        known = {**self.values, **bound}
         parts, names, position = [], {}, 0
         for match in re.finditer(rf"{PLACEHOLDER.pattern}|\.\.\.", shown):
             parts.append(re.escape(shown[position : match.start()]))
@@ -231,8 +254,8 @@ class Session:
             name = match.group(1)
             if name is None:
                 parts.append(".*")
-            elif name in self.values:
-                parts.append(re.escape(self.values[name]))
+            elif name in known:
+                parts.append(re.escape(known[name]))
             elif name in names.values():
                 parts.append(f"(?P={next(g for g, n in names.items() if n == name)})")
             else:
@@ -319,3 +342,11 @@ def test_a_changed_output_or_an_unknown_value_fails_the_document(tmp_path: Path)
         session.as_here("curl -H 'X-API-Key: <key>'", "README.md:9")
     with pytest.raises(AssertionError, match=r"README.md:11: `false` exited 1"):
         session.run("false", [], "README.md:11")
+    # A block shown eventually: looked at again until the page's output arrives; not before.
+    later = "if [ -e seen ]; then echo 'status: paid'; else touch seen; echo 'status: new'; fi"
+    with pytest.raises(AssertionError, match=r"README.md:13: no output line is `status: paid`"):
+        session.run(later, ["status: paid"], "README.md:13")
+    (tmp_path / "seen").unlink()
+    session.run(later, ["status: paid"], "README.md:15", eventually=True)
+    with pytest.raises(AssertionError, match=r"README.md:17: `exit 3` exited 3"):
+        session.run("exit 3", ["status: paid"], "README.md:17", eventually=True)

@@ -15,7 +15,11 @@ time, commands in order, and compare
 what each prints with the `# ` lines under it (`<name>` stands for a value
 shown there and used by later commands; `...` for any text). A block that must
 not run (it needs Docker, say, or takes minutes) says why, on the line above
-its fence: `<!-- not run: needs Docker -->`. The reason is required.
+its fence: `<!-- not run: needs Docker -->`. A block whose output arrives a
+moment later (a status set by an event handled after the reply) is marked
+`<!-- eventually: REASON -->`: it is run as written, and each of its commands
+is run again until it prints what the page shows, for a few seconds at most, so
+its commands must be safe to repeat. Both reasons are required.
 """
 
 import json
@@ -42,6 +46,7 @@ PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 -]*>")
 HERE_DOCUMENT = re.compile(r"<<-?[ \t]*(?P<quote>['\"]?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
 # The marker, and anything that looks like an attempt at one (to refuse a typo).
 NOT_RUN = re.compile(r"^<!--\s*not run\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
+EVENTUALLY = re.compile(r"^<!--\s*eventually\s*(?P<colon>:?)(?P<reason>.*?)-->\s*\Z", re.IGNORECASE)
 SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
 REDIRECTIONS = {">", ">>", "<", ">&", "<&", "<<", "<<<"}
 # `uv run` options that take a value: the tool comes after them.
@@ -78,12 +83,14 @@ class Command:
 
 @dataclass
 class Block:
-    """A console block: where it starts, its commands, and why it is not run (if it is not)."""
+    """A console block: where it starts, its commands, why it is not run (if it is not),
+    and why its output shows only eventually (if it does)."""
 
     path: str
     line: int
     commands: list[Command]
     not_run: str | None = None
+    eventually: str | None = None
 
 
 class DocumentError(ValueError):
@@ -137,9 +144,11 @@ def read_blocks(path: Path, root: Path, inline: bool = False) -> list[Block]:
             break  # an unclosed block of another kind runs to the end of the page
         if is_console:
             body = [line.removeprefix(fence["indent"]) for line in lines[number + 1 : end]]
-            blocks.append(
-                Block(name, start, _commands(body, start + 1), _not_run_reason(lines, number, name))
+            not_run = _marker_reason(NOT_RUN, "that is not run", "not run", lines, number, name)
+            eventually = _marker_reason(
+                EVENTUALLY, "shown eventually", "eventually", lines, number, name
             )
+            blocks.append(Block(name, start, _commands(body, start + 1), not_run, eventually))
         number = end + 1
     return blocks
 
@@ -155,19 +164,19 @@ def _closes(fence: re.Match[str], line: str) -> bool:
     )
 
 
-def _not_run_reason(lines: list[str], fence: int, name: str) -> str | None:
-    """The reason of a `<!-- not run: ... -->` line just above the fence, if there is one."""
+def _marker_reason(
+    pattern: re.Pattern[str], what: str, word: str, lines: list[str], fence: int, name: str
+) -> str | None:
+    """The reason of a `<!-- WORD: ... -->` line just above the fence, if there is one."""
     above = next((n for n in range(fence - 1, -1, -1) if lines[n].strip()), None)
     if above is None:
         return None
-    marker = NOT_RUN.match(lines[above].strip())
+    marker = pattern.match(lines[above].strip())
     if marker is None:
         return None
     reason = marker.group("reason").strip()
     if not marker.group("colon") or not reason:
-        raise DocumentError(
-            f"{name}:{above + 1}: a block that is not run says why: <!-- not run: REASON -->"
-        )
+        raise DocumentError(f"{name}:{above + 1}: a block {what} says why: <!-- {word}: REASON -->")
     return reason
 
 
