@@ -221,7 +221,7 @@ class Bus:
                 idempotency_key=idempotency_key,
                 principal=principal,
             )
-            metrics.sent(message_type).inc()
+            metrics.count_sent(message_type)
             try:
                 reply = await self.transport.request(envelope, timeout)
                 if reply.type == ERROR_TYPE:
@@ -254,7 +254,7 @@ class Bus:
                 traceparent=traceparent,
                 source=source,
             )
-            metrics.sent(message_type).inc()
+            metrics.count_sent(message_type)
             await self.transport.publish(envelope)
 
     def event_envelope(
@@ -282,7 +282,7 @@ class Bus:
         Its id makes a second relay of the same envelope a no-op for consumers.
         """
         with span("publish", envelope.type, SpanKind.PRODUCER, envelope.traceparent):
-            metrics.sent(envelope.type).inc()
+            metrics.count_sent(envelope.type)
             await self.transport.publish(envelope)
 
     # -- internals -----------------------------------------------------------------
@@ -363,9 +363,7 @@ class Bus:
                     measured.failed(failure.code)
                     current.set_status(StatusCode.ERROR, failure.code)
                     answer_type, data = ERROR_TYPE, error_body(failure)
-                measured.handled.inc()
-                measured.latency.observe(time.perf_counter() - started)
-                measured.cpu.inc(time.process_time() - cpu_started)
+                measured.finished(time.perf_counter() - started, time.process_time() - cpu_started)
             return Envelope(
                 id=new_id(),
                 source=source,
@@ -396,9 +394,9 @@ class Bus:
                     current.set_status(StatusCode.ERROR, failure.code)
                     raise
                 finally:
-                    measured.handled.inc()
-                    measured.latency.observe(time.perf_counter() - started)
-                    measured.cpu.inc(time.process_time() - cpu_started)
+                    measured.finished(
+                        time.perf_counter() - started, time.process_time() - cpu_started
+                    )
 
         return consume
 

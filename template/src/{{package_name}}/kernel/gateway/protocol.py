@@ -26,6 +26,7 @@ Hand-written because neither uvicorn nor httptools offers these bounds.
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -47,7 +48,11 @@ class GatewayProtocol(HttpToolsProtocol):
         self.reading_head = True
         self.head_bytes = 0
         self.heads = 0  # request heads read on this connection
+        # One lazy timer per connection (see `_arm`): what to do when the read in
+        # progress is late, and when that is.
         self.timer: asyncio.TimerHandle | None = None
+        self.on_late: Callable[[], None] | None = None
+        self.late_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,13 +60,16 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if not self.reading_head:
             super().data_received(data)
             return
-        if self.timer is None:  # the first bytes of a request on a kept-alive connection
+        if self.on_late is None:  # the first bytes of a request on a kept-alive connection
             self._arm(self._head_timed_out)
         room = self.max_header_bytes - self.head_bytes
         if len(data) <= room:
@@ -109,17 +117,34 @@ class GatewayProtocol(HttpToolsProtocol):
         """What httptools refused to parse: a problem like every other refusal."""
         self._refuse(Problem(400, "request: not valid HTTP/1.1 (request line, headers or framing)"))
 
-    def _arm(self, callback: Any) -> None:
-        self._disarm()
-        self.timer = self.loop.call_later(self.read_timeout, callback)
+    def _arm(self, on_late: Callable[[], None]) -> None:
+        """Call `on_late` unless `_disarm` comes within `read_timeout` seconds.
+
+        Lazy: a busy keep-alive connection reads a head and a body per request,
+        and a timer set and cancelled for each cost 1.8 us apiece on uvloop,
+        3.6 us a request. Instead one timer stays armed; when it fires before
+        the current deadline it re-arms for it, and when nothing is being read
+        it lapses.
+        """
+        self.on_late = on_late
+        self.late_at = self.loop.time() + self.read_timeout
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.late_at, self._timer_fired)
 
     def _disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.on_late = None  # the timer, if armed, finds nothing to do and lapses
+
+    def _timer_fired(self) -> None:
+        self.timer = None
+        if self.on_late is None:
+            return
+        if self.loop.time() < self.late_at:  # armed again since: wait for that deadline
+            self.timer = self.loop.call_at(self.late_at, self._timer_fired)
+            return
+        on_late, self.on_late = self.on_late, None
+        on_late()
 
     def _head_timed_out(self) -> None:
-        self.timer = None
         if self.transport.is_closing():
             return
         if self.head_bytes == 0:  # nothing sent: an idle connection, nobody to answer
@@ -130,7 +155,6 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         """Close: the endpoint reading the body sees the disconnect and answers 408."""
-        self.timer = None
         if not self.transport.is_closing():
             self.transport.close()
 
