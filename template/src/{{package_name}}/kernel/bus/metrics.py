@@ -42,7 +42,7 @@ class HandlerMetrics:
     Every message a handler finishes updates these, so they are attributes of
     one object rather than prometheus-client children: a child's `inc` takes a
     lock and checks its value (0.3 us; 0.65 us for a histogram's `observe`),
-    five of them per message, while the event loop that updates these numbers
+    four of them per message, while the event loop that updates these numbers
     is the only writer. `_BusCollector` turns them into the usual metric
     families (`bus_handled_total`, `bus_handler_seconds` buckets, ...) at
     scrape time. The rare outcomes (errors, expired) stay prometheus counters.
