@@ -30,6 +30,9 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"package_name": "tests"}, "package_name: 'tests' is the name of a module the project"),
     ({"package_name": "pkg_" + "x" * 60}, "package_name: must be at most 40 characters"),
     ({"dist_name": "My_Dist"}, "dist_name: expected lowercase letters and digits"),
+    # A dependency's name: `uv lock` would find the project depending on itself.
+    ({"dist_name": "starlette"}, "dist_name: 'starlette' is the name of a distribution"),
+    ({"dist_name": "python-dateutil"}, "dist_name: 'python-dateutil' is the name of a"),
     ({"command_name": "pip"}, "command_name: 'pip' would shadow a program the project"),
     ({"command_name": "two words"}, "command_name: expected lowercase letters and digits"),
     ({"description": ""}, "description: must not be empty or blank"),

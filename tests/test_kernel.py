@@ -12,6 +12,7 @@ example cells on, so a kernel test that only works under "My Service" fails here
 
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import jinja2
@@ -104,9 +105,9 @@ def test_kernel_tests_meet_the_generated_checks(project: Path) -> None:
 def test_the_names_answers_may_not_take_cover_everything_the_project_installs(
     project: Path,
 ) -> None:
-    """copier.yml refuses a package or command name that would shadow an installed
-    module or program; the lists are written by hand, so check them against a real
-    install of every dependency group."""
+    """copier.yml refuses a package, distribution or command name that would shadow
+    an installed module, a locked distribution or a program; the lists are written
+    by hand, so check them against the lock and a real install of every group."""
     sh(project, "uv", "sync", "--locked", "--all-groups")
     questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
     refused = {
@@ -119,6 +120,13 @@ def test_the_names_answers_may_not_take_cover_everything_the_project_installs(
     own = {ANSWERS["package_name"]}
     modules = {name for name in installed if name.isidentifier() and not name.startswith("_")}
     assert sorted(modules - refused - own) == []
+
+    distributions = set(questions["dependency_distributions"]["default"].split())
+    locked = {
+        package["name"] for package in tomllib.loads((project / "uv.lock").read_text())["package"]
+    }
+    own = {ANSWERS["dist_name"]}
+    assert sorted(locked - distributions - own) == []
 
     reserved = set(questions["reserved_commands"]["default"].split())
     command = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*\Z")  # what command_name accepts

@@ -132,6 +132,18 @@ def test_combination_renders_what_was_asked(copie: Any, combination: str) -> Non
         assert (workflows / "template-update.yml").is_file()
 
 
+def test_a_project_named_like_a_dependency_gets_a_distribution_name_of_its_own(
+    copie: Any,
+) -> None:
+    """The default distribution name steps aside from a dependency's, as the package
+    name's does from a module's: "-service" appended, so `uv lock` can resolve."""
+    project, recorded = render(copie, {"project_name": "Python Dateutil"})
+    assert recorded["package_name"] == "python_dateutil"  # no module of that name
+    assert recorded["dist_name"] == "python-dateutil-service"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "python-dateutil-service"
+
+
 def test_defaults_tree(copie: Any) -> None:
     project, recorded = render(copie, {})
     for key, value in DEFAULT_ANSWERS.items():
