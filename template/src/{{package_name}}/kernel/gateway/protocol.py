@@ -10,7 +10,8 @@ what it reads where it reads it, before the parser buffers anything:
     head time       the head not complete within `read_timeout`: 408, closed
                     (a connection that sent nothing is closed without an answer)
     body time       the body not complete within `read_timeout` after its head:
-                    closed; the endpoint sees the disconnect and answers 408
+                    408 (unless a response has begun), closed; the endpoint
+                    reading the body sees the disconnect and writes the audit line
     absolute form   `GET http://other.host/path`: the target's authority replaces
                     the Host header (RFC 9112 3.2.2), so the allowlist judges it;
                     any other form that is not `/path` is refused with 400
@@ -154,14 +155,37 @@ class GatewayProtocol(HttpToolsProtocol):
         self._refuse(Problem(408, detail))
 
     def _body_timed_out(self) -> None:
-        """Close: the endpoint reading the body sees the disconnect and answers 408."""
-        if not self.transport.is_closing():
-            self.transport.close()
+        """Answer 408 and close, with the request id the app gave the request.
+
+        The app is reading the body, so it sees the disconnect next: its 408
+        goes nowhere, but its audit line is written there, once, as for any
+        request that reached the app.
+        """
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            request_id = cycle.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+            detail = f"body: not received within {self.read_timeout:g} s"
+            self._write_problem(Problem(408, detail), request_id)
+        self.transport.close()
 
     def _refuse(self, problem: Problem) -> None:
         """Answer `problem` on the wire, log its audit line, close the connection."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
+        self._write_problem(problem, request_id)
+        self.transport.close()
+        try:
+            method = "-" if self.reading_head else self.parser.get_method().decode("latin-1")
+        except Exception:  # a parser that failed may know no method
+            method = "-"
+        record = AuditRecord(decision=f"denied:{problem.status}")
+        log_audit(method, "-", problem.status, self.client, record, request_id, started)
+
+    def _write_problem(self, problem: Problem, request_id: str) -> None:
+        """`problem` as a whole problem+json response, written past uvicorn (which
+        has not parsed this request, or has and will answer nothing more)."""
         body = problem_body(problem, request_id)
         head = [
             f"HTTP/1.1 {problem.status} {body.title}".encode(),
@@ -172,13 +196,6 @@ class GatewayProtocol(HttpToolsProtocol):
             *(name + b": " + value for name, value in SECURITY_HEADERS),
         ]
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + encoded)
-        self.transport.close()
-        try:
-            method = "-" if self.reading_head else self.parser.get_method().decode("latin-1")
-        except Exception:  # a parser that failed may know no method
-            method = "-"
-        record = AuditRecord(decision=f"denied:{problem.status}")
-        log_audit(method, "-", problem.status, self.client, record, request_id, started)
 
 
 def _authority(target: bytes) -> bytes | None:
