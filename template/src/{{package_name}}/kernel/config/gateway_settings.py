@@ -32,7 +32,8 @@ Every key can be overridden from the environment: `<PKG>_GATEWAY_<KEY>` for the
 table's keys and `<PKG>_GATEWAY_JWT_<KEY>` for the jwt table (PKG = the package
 name in upper case). Text values are taken as they are; lists, numbers and
 tables are JSON (`<PKG>_GATEWAY_API_KEYS='[{"id": "ci", "hash": "sha256:..."}]'`).
-Secrets (the JWT key) belong in the environment, not in the file.
+Secrets (the JWT key) belong in the environment, not in the file. A
+`<PKG>_GATEWAY_*` variable that names no key is refused, as a misspelt key is.
 
 A bad value stops start-up with one line naming the key (or the variable it
 came from) and what was expected.
@@ -146,6 +147,13 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
         duplicate = next((key_id for key_id in ids if ids.count(key_id) > 1), None)
         if duplicate is not None:
             raise ValueError(f"api_keys: id {duplicate!r} is used twice")
+        hashes = [key.hash for key in self.api_keys]
+        shared = next((key for key in self.api_keys if hashes.count(key.hash) > 1), None)
+        if shared is not None:  # one key, two principals: which one calls would be a guess
+            twin = next(
+                key.id for key in self.api_keys if key.hash == shared.hash and key is not shared
+            )
+            raise ValueError(f"api_keys: ids {shared.id!r} and {twin!r} have the same hash")
         if self.jwt is not None:
             _check_jwt(self.jwt)
 
@@ -237,6 +245,7 @@ def load_gateway_settings(
     A bad value that came from a variable is reported under the variable's name,
     or under `names[variable]` (`serve` passes its flags as variables).
     """
+    _refuse_unknown_variables(environ)
     overrides = _overrides(GatewaySettings, ENV_PREFIX, environ, exclude=frozenset({"jwt"}))
     origins = {key: ENV_PREFIX + key.upper() for key in overrides}  # key -> its variable
     raw = {**table, **overrides}
@@ -259,6 +268,20 @@ def load_gateway_settings(
             raise SettingsError(f"{(names or {}).get(variable, variable)}: {what}") from None
         where = ".".join(part for part in ("gateway", key) if part)
         raise SettingsError(f"{source}: {where}: {what}") from None
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A `<PKG>_GATEWAY_*` variable naming no key is refused: misspelt
+    (`_API_KEY` for `_API_KEYS`), it would leave the file's value in force unnoticed."""
+    known = {ENV_PREFIX + field.upper() for field in GatewaySettings.__struct_fields__}
+    known |= {f"{ENV_PREFIX}JWT_{field.upper()}" for field in JwtSettings.__struct_fields__}
+    known.discard(ENV_PREFIX + "JWT")  # a table: its keys are variables of their own
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name not in known:
+            raise SettingsError(
+                f"{name}: unknown variable; expected {ENV_PREFIX}<KEY> for a [gateway] key "
+                f"or {ENV_PREFIX}JWT_<KEY> for a [gateway.jwt] key"
+            )
 
 
 def _overrides(

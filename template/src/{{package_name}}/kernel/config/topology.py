@@ -29,6 +29,7 @@ line naming the key and what was expected. `<PKG>_BUS_TRANSPORT` and
 `<PKG>_BUS_TLS_CA`, `<PKG>_BUS_TLS_CERT` and `<PKG>_BUS_TLS_KEY` do its TLS files;
 `<PKG>_STORAGE_URL`, `<PKG>_STORAGE_DATA_DIR` and `<PKG>_STORAGE_URL_<CELL>`
 override `[storage]` and a cell's `storage_url` (so passwords stay out of the file).
+Any other `<PKG>_BUS_*` or `<PKG>_STORAGE_*` variable is refused, as a misspelt key is.
 """
 
 import os
@@ -275,6 +276,7 @@ def check_cells(
 
 
 def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
+    _refuse_unknown_variables(environ)
     bus = topology.bus
     transport = environ.get(ENV_TRANSPORT)
     if transport is not None:
@@ -299,6 +301,22 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
                 )
             bus = msgspec.structs.replace(bus, **{setting: path})
     return _with_storage_overrides(msgspec.structs.replace(topology, bus=bus), environ)
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A `<PKG>_BUS_*` or `<PKG>_STORAGE_*` variable that overrides nothing is refused:
+    misspelt (`_BUS_TRANSPRT`), it would leave the file's value in force unnoticed."""
+    bus = (ENV_TRANSPORT, ENV_URL, *(f"{ENV_PREFIX}_BUS_{s.upper()}" for s in TLS_SETTINGS))
+    for name in environ:
+        if name.startswith(f"{ENV_PREFIX}_BUS_") and name not in bus:
+            raise TopologyError(f"{name}: unknown variable; expected one of {', '.join(bus)}")
+        if name.startswith(f"{ENV_PREFIX}_STORAGE_") and not (
+            name == ENV_DATA_DIR or name.startswith(ENV_STORAGE_URL)  # _URL[_<CELL>]: below
+        ):
+            raise TopologyError(
+                f"{name}: unknown variable; expected {ENV_STORAGE_URL}, "
+                f"{ENV_STORAGE_URL}_<CELL> or {ENV_DATA_DIR}"
+            )
 
 
 def _with_storage_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
