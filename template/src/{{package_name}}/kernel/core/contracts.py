@@ -87,3 +87,35 @@ def reply_type_of(cls: type[Command[ReplyT]]) -> type[ReplyT]:
         if parent is not Command and isinstance(parent, type) and issubclass(parent, Command):
             return reply_type_of(parent)
     raise TypeError(f"{cls.__qualname__} must subclass Command[SomeReply]")
+
+
+def ecma_pattern(pattern: str) -> str:
+    """`pattern` as JSON Schema readers (ECMA-262) read it: `\\A` and `\\Z` as `^` and `$`.
+
+    Contracts anchor with `\\Z` because Python's `$` also matches before a final
+    newline. In ECMA-262 (no `m` flag) `$` matches only at the very end, which
+    is what `\\Z` means, while `\\Z` itself is an error in unicode mode and a
+    literal `Z` otherwise: a client validating against the published schema
+    would misjudge every value.
+    """
+    if pattern.startswith("\\A"):
+        pattern = "^" + pattern[2:]
+    head = pattern[:-2]
+    escapes = len(head) - len(head.rstrip("\\"))  # odd: `\Z`'s own backslash is escaped
+    if pattern.endswith("\\Z") and escapes % 2 == 0:
+        pattern = head + "$"
+    return pattern
+
+
+def ecma_patterns(schema: Any) -> Any:
+    """`schema` (a JSON Schema, as msgspec writes it) with every `pattern` made ECMA-262."""
+    if isinstance(schema, dict):
+        return {
+            key: ecma_pattern(value)
+            if key == "pattern" and isinstance(value, str)
+            else ecma_patterns(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [ecma_patterns(item) for item in schema]
+    return schema

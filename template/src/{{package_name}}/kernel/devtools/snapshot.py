@@ -41,6 +41,8 @@ from ..core.cell import Cell
 from ..core.contracts import (
     MESSAGE_TYPE_PATTERN,
     Message,
+    ecma_pattern,
+    ecma_patterns,
     message_type_of,
     reply_type_of,
 )
@@ -100,8 +102,9 @@ def public_messages(cells: Iterable[Cell], package: str) -> dict[str, type[Messa
 
 
 def schema_of(message: type[Message], draft: bool = False) -> Schema:
-    """The JSON Schema msgspec derives from the message class, marked when a draft."""
-    schema: Schema = msgspec.json.schema(message)
+    """The JSON Schema msgspec derives from the message class, marked when a draft;
+    its patterns as JSON Schema's readers (ECMA-262) read them (`ecma_patterns`)."""
+    schema: Schema = ecma_patterns(msgspec.json.schema(message))
     return {**schema, DRAFT_KEY: True} if draft else schema
 
 
@@ -386,7 +389,8 @@ def _compare_value(
         if after - before:
             found.append((False, f"field '{path}' enum widened (added {sorted(after - before)})"))
     found += _compare_limits(old, new, path)
-    if old.get("pattern") != new.get("pattern"):
+    # A snapshot written before patterns were published as ECMA-262 says `\\Z`.
+    if ecma_pattern(old.get("pattern", "")) != ecma_pattern(new.get("pattern", "")):
         found.append((True, f"field '{path}' pattern changed"))
     if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
         found += _compare_value(old["items"], old_doc, new["items"], new_doc, f"{path}[]")

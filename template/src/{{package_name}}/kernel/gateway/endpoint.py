@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..config.validation import split_message
-from ..core.contracts import Command, Reply
+from ..core.contracts import Command, Reply, ecma_pattern
 from ..core.errors import (
     BusError,
     DeadlineExceededError,
@@ -257,11 +257,21 @@ def _is_utf8(body: bytes) -> bool:
 
 
 def _explain(message: str) -> str:
-    """msgspec's `Expected `int` >= 1 - at `$.quantity`` as `quantity: expected ...`."""
+    """msgspec's `Expected `int` >= 1 - at `$.quantity`` as `quantity: expected ...`,
+    with a pattern quoted as the OpenAPI document publishes it."""
     what, where = split_message(message)
     what = what.replace("Object contains unknown field", "unknown field")
     what = what.replace("Object missing required field", "missing required field")
+    what = _QUOTED_REGEX.sub(_published_regex, what)
     return f"{where or 'body'}: {what[:1].lower()}{what[1:]}"
+
+
+_QUOTED_REGEX = re.compile(r"matching regex '(.*)'\Z")
+
+
+def _published_regex(quoted: re.Match[str]) -> str:
+    python_pattern = quoted[1].replace("\\\\", "\\")  # msgspec quotes it as repr() does
+    return f"matching regex '{ecma_pattern(python_pattern)}'"
 
 
 def _bus_problem(error: BusError) -> Problem:

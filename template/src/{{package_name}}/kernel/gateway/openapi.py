@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ..config.gateway_settings import GatewaySettings
+from ..core.contracts import ecma_patterns
 from .problems import MEDIA_TYPE, ProblemBody
 from .routes import CommandRoute
 
@@ -59,7 +60,7 @@ def openapi_document(
         # Named per cell: msgspec names by class, and two cells may share a class name.
         template = REF.format(name=f"{cell}.{{name}}")
         _, named = msgspec.json.schema_components(types, ref_template=template)
-        schemas.update({f"{cell}.{name}": schema for name, schema in named.items()})
+        schemas.update({f"{cell}.{name}": ecma_patterns(schema) for name, schema in named.items()})
     security_schemes: dict[str, Any] = {
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     }
