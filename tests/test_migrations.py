@@ -79,3 +79,39 @@ def test_script_is_idempotent_and_writes_nothing_on_refusal(tmp_path: Path) -> N
     assert "not valid TOML" in refused.stderr
     assert path.read_text() == "[bus\n"
     assert run_script("only-one-argument", cwd=tmp_path).returncode == 2
+
+
+KEEP_PACKAGE = TEMPLATE / "hooks" / "migrations" / "keep_package_name.py"
+
+
+def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_undo(
+    tmp_path: Path,
+) -> None:
+    """A name typed at the update's prompt is known only once the update has run:
+    the check then compares the recorded answer with the committed one."""
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    answers = tmp_path / ".copier-answers.yml"
+    answers.write_text("_commit: 1.0.0\npackage_name: shop\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "commit", "-qm", "x"], check=True)
+
+    def after() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(KEEP_PACKAGE), "after"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    answers.write_text("_commit: 2.0.0\npackage_name: shop\n")
+    assert after().returncode == 0  # the same name: a plain update
+    answers.write_text("_commit: 2.0.0\npackage_name: store\n")
+    refused = after()
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "package_name: an update cannot rename the package ('shop' to 'store'): the owner's "
+        "code under src/shop/ would be left behind; rename it by hand, or `copier copy` anew; "
+        "undo this update with `git reset --hard && git clean -fd`"
+    )

@@ -276,6 +276,24 @@ def test_changed_answer_takes_effect(template_repo: Path, tmp_path: Path) -> Non
     assert "description: Sells things, carefully." in (project / ".copier-answers.yml").read_text()
 
 
+def test_an_update_that_renames_the_package_is_refused_before_it_writes(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """Copier would delete the old package's files (and the owner's edits in them)
+    and leave the owner's own cells under the old name: refused, nothing written."""
+    project = generate(template_repo, tmp_path, "1.0.0")
+    app = project / "src" / "my_service" / "app.py"
+    app.write_text(app.read_text() + "# the owner's edit\n")
+    commit_all(project, "owner edit")
+    before = tree(project)
+    result = update(project, "2.0.0", "package_name=renamed", expect=1)
+    assert "package_name: an update cannot rename the package ('my_service' to 'renamed')" in (
+        result.stderr
+    )
+    assert tree(project) == before
+    assert sh(project, "git", "status", "--porcelain").stdout == ""
+
+
 # The last release before the kernel was grouped by lifetime (core, config, runtime,
 # ops, devtools, cli) and its tests moved into the template.
 PREVIOUS_RELEASE = "6dd7cb5"
