@@ -125,6 +125,13 @@ def new(
     except (scaffold.ScaffoldError, TopologyError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except scaffold.ApplyError as error:  # a file could not be written: rolled back
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as error:  # app.py or topology.toml could not be read
+        name = error.filename or "a project file"
+        typer.echo(f"error: cell new: cannot read {name} ({error.strerror or error})", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("cell new: interrupted; nothing was written", err=True)
         raise typer.Exit(130) from None

@@ -35,6 +35,10 @@ class ScaffoldError(Exception):
     """The cell cannot be created; the message is one line naming the problem."""
 
 
+class ApplyError(Exception):
+    """Writing the cell failed and was rolled back; the message is one line naming the file."""
+
+
 @dataclass(frozen=True)
 class Project:
     """Where a project's parts live."""
@@ -84,6 +88,12 @@ def check_name(project: Project, name: str) -> None:
         raise ScaffoldError(f"cell name: {name!r} is a Python keyword")
     if name in RESERVED:
         raise ScaffoldError(f"cell name: {name!r} is reserved by the project layout")
+    if name.startswith("test"):
+        # The cell's test module imports its contracts, e.g. TestItemAdded for `test`.
+        raise ScaffoldError(
+            f"cell name: {name!r} starts with 'test', so pytest would collect its contract "
+            f"classes ({camel(name)}ItemAdded, ...) as tests; choose another name"
+        )
     kernel_modules = {path.stem for path in (project.source / "kernel").iterdir()}
     if name in kernel_modules:
         raise ScaffoldError(f"cell name: {name!r} clashes with the kernel module kernel.{name}")
@@ -266,40 +276,90 @@ def contract_files(contracts_source: str, name: str, package: str) -> dict[str, 
 
 
 def apply(project: Project, request: Request, result: Plan) -> Path:
-    """Write the plan; on any failure or interrupt, restore everything it touched."""
+    """Write the plan; on any failure or interrupt, restore everything it touched.
+
+    A file that cannot be written (permissions, a full disk, an immutable file)
+    is reported as an `ApplyError` naming it, after the rollback.
+    """
     target = project.cells / request.name
-    staging = Path(tempfile.mkdtemp(prefix=f".new-{request.name}-", dir=project.cells))
     contracts_dir = project.root / "contracts"
-    originals = {path: path.read_text(encoding="utf-8") for path in result.edits if path.exists()}
-    created: list[Path] = []
+    writes = {contracts_dir / name: text for name, text in result.contracts.items()}
+    writes |= result.edits
+    originals: dict[Path, str] = {}
+    created: list[Path] = []  # removed on failure, newest first
+    staging: Path | None = None
     try:
+        originals = {path: path.read_text(encoding="utf-8") for path in writes if path.exists()}
+        staging = Path(tempfile.mkdtemp(prefix=f".new-{request.name}-", dir=project.cells))
         for filename, text in result.cell_files.items():
             (staging / filename).parent.mkdir(parents=True, exist_ok=True)
             (staging / filename).write_text(text, encoding="utf-8")
         staging.rename(target)
         created.append(target)
-        result.test_path.parent.mkdir(parents=True, exist_ok=True)
-        result.test_path.write_text(result.test_text, encoding="utf-8")
+        for directory in (result.test_path.parent, contracts_dir):
+            if not directory.exists():
+                created.append(directory)
+                directory.mkdir(parents=True)
         created.append(result.test_path)
-        contracts_dir.mkdir(exist_ok=True)
-        for filename, text in result.contracts.items():
-            (contracts_dir / filename).write_text(text, encoding="utf-8")
-            created.append(contracts_dir / filename)
-        for path, text in result.edits.items():
+        result.test_path.write_text(result.test_text, encoding="utf-8")
+        for path, text in writes.items():
+            if path not in originals:
+                created.append(path)
             path.write_text(text, encoding="utf-8")
-    except BaseException:
-        for path in reversed(created):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        for path, text in originals.items():
-            path.write_text(text, encoding="utf-8")
+    except BaseException as error:
+        unrestored = rollback(created, originals)
+        if isinstance(error, OSError) or unrestored:
+            raise ApplyError(failure(project.root, error, unrestored)) from None
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     tidy([*target.rglob("*.py"), result.test_path, project.source / "app.py"])
     return target
+
+
+def rollback(created: list[Path], originals: dict[Path, str]) -> list[Path]:
+    """Remove what was created and put back what was edited; return what could not be.
+
+    Each path is its own attempt, so one that fails does not stop the others.
+    """
+    failed: list[Path] = []
+    for path in reversed(created):
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():  # False too below a file: it was never written
+                path.unlink()
+        except OSError:
+            failed.append(path)
+    for path, text in originals.items():
+        try:
+            if path.read_text(encoding="utf-8") != text:  # never written, e.g. it was read-only
+                path.write_text(text, encoding="utf-8")
+        except OSError:
+            failed.append(path)
+    return failed
+
+
+def failure(root: Path, error: BaseException, unrestored: list[Path]) -> str:
+    """One line: what failed, and whether the rollback left the project as it was."""
+    if isinstance(error, OSError):
+        name = error.filename if error.filename is not None else "a file"
+        cause = f"cannot write {shown(root, name)} ({error.strerror or error})"
+    elif isinstance(error, KeyboardInterrupt):
+        cause = "interrupted"
+    else:
+        cause = f"failed ({type(error).__name__}: {error})"
+    if not unrestored:
+        return f"cell new: {cause}; nothing was written"
+    paths = ", ".join(shown(root, path) for path in unrestored)
+    return f"cell new: {cause}; could not restore {paths}: check them by hand"
+
+
+def shown(root: Path, path: object) -> str:
+    """A path relative to the project root when it is inside it."""
+    candidate = Path(str(path))
+    return str(candidate.relative_to(root)) if candidate.is_relative_to(root) else str(candidate)
 
 
 def tidy(paths: list[Path]) -> None:

@@ -38,6 +38,10 @@ from ..config.topology import Topology
 from ..core.cell import Cell, Risk
 
 SCRAPED_AT = re.compile(r"^# monocell scraped_at=(?P<at>[0-9.]+)$", re.MULTILINE)
+# A fresh service already lists its bus families (`# TYPE bus_handled_total counter`).
+BUS_METRIC = re.compile(r"^(?:# (?:HELP|TYPE) )?bus_", re.MULTILINE)
+# The service's own page is tens of KB; far more means another endpoint.
+MAX_BYTES = 4 * 1024 * 1024
 LOAD_TRIGGERS = ("p99_latency_ms", "queue_depth", "message_rate", "cpu_share")
 
 
@@ -92,11 +96,30 @@ def fetch(url: str, timeout: float = 5.0) -> str:
         raise MetricsError(f"--metrics-url: expected an http(s) URL, got {url!r}")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 -- scheme checked
-            text = response.read().decode("utf-8")
+            body = response.read(MAX_BYTES + 1)
+            if len(body) <= MAX_BYTES:  # all of it: b"" more, or IncompleteRead if cut off
+                body += response.read()
     except (OSError, ValueError) as error:
-        raise MetricsError(f"--metrics-url: cannot read {url} ({error})") from None
+        raise MetricsError(f"--metrics-url: cannot read {url} ({_short(str(error))})") from None
     except http.client.HTTPException as error:  # not an HTTP server, or a cut-off response
-        raise MetricsError(f"--metrics-url: cannot read {url} (bad HTTP: {error!r})") from None
+        raise MetricsError(
+            f"--metrics-url: cannot read {url} (bad HTTP: {_short(repr(error))})"
+        ) from None
+    if len(body) > MAX_BYTES:
+        raise MetricsError(
+            f"--metrics-url: {url} sent more than {MAX_BYTES // 2**20} MB "
+            "(is this the service's metrics port?)"
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetricsError(
+            f"--metrics-url: {url} sent no UTF-8 text (is this the service's metrics port?)"
+        ) from None
+    if not BUS_METRIC.search(text):
+        raise MetricsError(
+            f"metrics: no monocell bus metrics at {url} (is this the service's metrics port?)"
+        )
     return f"# monocell scraped_at={time.time():.3f}\n{text}"
 
 
@@ -108,7 +131,7 @@ def parse(text: str) -> Measurements:
     try:
         families = list(text_string_to_metric_families(text))
     except ValueError as error:
-        raise MetricsError(f"metrics: not Prometheus text format ({error})") from None
+        raise MetricsError(f"metrics: not Prometheus text format ({_short(str(error))})") from None
     for family in families:
         for sample in family.samples:
             cell = sample.labels.get("cell")
@@ -141,9 +164,9 @@ def _bucket_bound(le: str | None, cell: str) -> float:
         bound = math.nan
     if not math.isnan(bound):
         return bound
-    got = "none" if le is None else repr(le)
+    got = "none" if le is None else _short(repr(le))
     raise MetricsError(
-        f"metrics: bus_handler_seconds_bucket of cell {cell!r}: "
+        f"metrics: bus_handler_seconds_bucket of cell {_short(repr(cell))}: "
         f"expected a numeric le label, got {got}"
     )
 
@@ -157,8 +180,13 @@ def _uptime(text: str, started: float | None) -> float | None:
         return float(stamp["at"]) - started
     except ValueError:
         raise MetricsError(
-            f"metrics: # monocell scraped_at: expected seconds, got {stamp['at']!r}"
+            f"metrics: # monocell scraped_at: expected seconds, got {_short(repr(stamp['at']))}"
         ) from None
+
+
+def _short(quoted: str, limit: int = 80) -> str:
+    """At most `limit` characters of text quoted from the input: errors stay one short line."""
+    return quoted if len(quoted) <= limit else f"{quoted[:limit]}... ({len(quoted)} characters)"
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:

@@ -111,6 +111,7 @@ async def migration_status(database: CellDatabase, storage: Storage) -> Migratio
     for history in histories(database.cell, storage):
         scripts = _checked_scripts(database.cell, history)
         here = await _current(database, history)
+        _require_known(database.cell, history, scripts, here)
         head = scripts.get_heads()
         current += [f"{history.label}:{rev}" for rev in here]
         heads += [f"{history.label}:{rev}" for rev in head]
@@ -145,20 +146,34 @@ def _checked_scripts(cell: str, history: History) -> ScriptDirectory:
     return scripts
 
 
-async def _current(database: CellDatabase, history: History) -> tuple[str, ...]:
-    def read(connection: Connection) -> tuple[str, ...]:
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "version_table": history.version_table,
-                "version_table_schema": database.schema,
-            },
-        )
-        return tuple(context.get_current_heads())
+def _require_known(
+    cell: str, history: History, scripts: ScriptDirectory, current: Sequence[str]
+) -> None:
+    """Refuse a database at a revision the code has no script for, in one line."""
+    for revision in current:
+        try:
+            scripts.get_revision(revision)
+        except CommandError:
+            raise StorageError(
+                f"cells.{cell}: its database is at {history.label} revision {revision!r}, "
+                "which the code has no migration for: restore that migration file "
+                "(or the database is newer than this code)"
+            ) from None
 
+
+def _heads(connection: Connection, database: CellDatabase, history: History) -> tuple[str, ...]:
+    """The revisions the history's version table records (none before the first upgrade)."""
+    context = MigrationContext.configure(
+        connection,
+        opts={"version_table": history.version_table, "version_table_schema": database.schema},
+    )
+    return tuple(context.get_current_heads())
+
+
+async def _current(database: CellDatabase, history: History) -> tuple[str, ...]:
     try:
         async with database.engine.connect() as connection:
-            return await connection.run_sync(read)
+            return await connection.run_sync(_heads, database, history)
     except (SQLAlchemyError, OSError) as error:
         raise StorageError(
             f"cells.{database.cell}: cannot read its migration state from "
@@ -180,6 +195,7 @@ async def _run(database: CellDatabase, steps: Sequence[Step]) -> None:
         if database.schema is not None:
             _ensure_schema(connection, database.schema)
         for history, scripts, target, up in prepared:
+            _require_known(database.cell, history, scripts, _heads(connection, database, history))
             _apply(connection, database, history, scripts, target, up)
 
     try:
