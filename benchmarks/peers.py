@@ -417,9 +417,13 @@ async def measure_bus(quick: bool) -> list[Any]:
 
             async def stream_publish(count: int) -> None:
                 counters["faststream"].expect(count)
+                # The bus waits up to 5 s for JetStream's ack; FastStream's default is
+                # 0.5 s, which a window of publishes on a busy 2-core machine can pass.
                 await bus.in_windows(
                     count,
-                    lambda n: broker.publish(tick_model(n=n), f"{stream}.ticks", stream=stream),
+                    lambda n: broker.publish(
+                        tick_model(n=n), f"{stream}.ticks", stream=stream, timeout=5.0
+                    ),
                 )
                 await counters["faststream"].wait()
 
