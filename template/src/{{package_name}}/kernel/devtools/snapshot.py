@@ -264,8 +264,9 @@ def _check_shape(location: str, node: object, where: str) -> None:
         _check_shape(location, member, f"{where}/anyOf/{index}")
     if isinstance(node.get("items"), dict):
         _check_shape(location, node["items"], f"{where}/items")
-    if not isinstance(node.get("$ref", ""), str):
-        raise refuse("$ref", "a string", node["$ref"])
+    for key in ("$ref", "pattern"):
+        if not isinstance(node.get(key, ""), str):
+            raise refuse(key, "a string", node[key])
     if not isinstance(node.get("enum", []), list):
         raise refuse("enum", "a list", node["enum"])
     kind = node.get("type", "")
