@@ -98,7 +98,7 @@ def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_un
 
     def after() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(KEEP_PACKAGE), "after"],
+            [sys.executable, str(KEEP_PACKAGE), ".copier-answers.yml", "after"],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -14,7 +14,8 @@ Two stages, because Copier knows the new answers only after it has asked them:
                   file (an answer typed at the prompt): refused, with the one
                   command that undoes the update (the tree was clean before it)
 
-Usage: keep_package_name.py before NAME | after
+Usage: keep_package_name.py ANSWERS_FILE before NAME | ANSWERS_FILE after
+(ANSWERS_FILE: the project's answers file, `.copier-answers.yml` unless `-a` named another)
 """
 
 import subprocess
@@ -22,8 +23,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
-ANSWERS = ".copier-answers.yml"
 
 
 def package_name(text: str) -> str | None:
@@ -36,10 +35,18 @@ def package_name(text: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def committed_answers() -> str:
+def current_answers(answers: str) -> str:
+    """The answers file as it is now ("" when there is none to read)."""
+    try:
+        return Path(answers).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def committed_answers(answers: str) -> str:
     """The answers file as last committed ("" when git cannot tell)."""
     shown = subprocess.run(
-        ["git", "show", f"HEAD:./{ANSWERS}"], capture_output=True, text=True, check=False
+        ["git", "show", f"HEAD:./{answers}"], capture_output=True, text=True, check=False
     )
     return shown.stdout if shown.returncode == 0 else ""
 
@@ -53,21 +60,22 @@ def refusal(old: str, new: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1:2] == ["before"] and len(argv) == 3:
-        old, new = package_name(Path(ANSWERS).read_text(encoding="utf-8")), argv[2]
+    answers, stage = argv[1:2], argv[2:]
+    if answers and stage[:1] == ["before"] and len(stage) == 2:
+        old, new = package_name(current_answers(answers[0])), stage[1]
         if new and old is not None and old != new:
             print(refusal(old, new), file=sys.stderr)
             return 1
         return 0
-    if argv[1:] == ["after"]:
-        old = package_name(committed_answers())
-        new = package_name(Path(ANSWERS).read_text(encoding="utf-8"))
+    if answers and stage == ["after"]:
+        old = package_name(committed_answers(answers[0]))
+        new = package_name(current_answers(answers[0]))
         if old is not None and new is not None and old != new:
             undo = "undo this update with `git reset --hard && git clean -fd`"
             print(f"{refusal(old, new)}; {undo}", file=sys.stderr)
             return 1
         return 0
-    print("usage: keep_package_name.py before NAME | after", file=sys.stderr)
+    print("usage: keep_package_name.py ANSWERS_FILE (before NAME | after)", file=sys.stderr)
     return 2
 
 
