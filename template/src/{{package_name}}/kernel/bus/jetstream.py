@@ -73,6 +73,7 @@ from ..core.errors import (
 from . import metrics
 from .codec import ERROR_TYPE, error_body
 from .envelope import Envelope, new_id, now_rfc3339
+from .nats_tls import TlsOnlyClient
 from .transport import (
     Consumer,
     DeadLetter,
@@ -530,8 +531,7 @@ async def provision(
             error_cb=record,
         )
     except (OSError, TimeoutError, nats.errors.Error) as error:
-        reason = errors[0] if errors else error
-        raise UnavailableError(f"nats: cannot connect to {redact_url(url)}: {reason}") from None
+        raise _cannot_connect(url, errors[0] if errors else error, timeout) from None
     try:
         js = nc.jetstream(timeout=timeout)
         try:
@@ -551,6 +551,16 @@ def _timeout_reason(errors: Sequence[Exception], where: str) -> str:
     return f"nats: {where}: JetStream did not answer (is it enabled on the server?)"
 
 
+def _cannot_connect(url: str, reason: Exception, connect_timeout: float) -> UnavailableError:
+    """The one line for a first connection that failed; a timeout has no text of its own."""
+    said = str(reason).strip() or (
+        f"no answer within {connect_timeout:g} s (is the host reachable and the port open?)"
+        if isinstance(reason, TimeoutError)
+        else type(reason).__name__
+    )
+    return UnavailableError(f"nats: cannot connect to {redact_url(url)}: {said}")
+
+
 async def _connect(servers: list[str], connect_timeout: float, **options: Any) -> Client:
     """`nats.connect`, given up after its attempts even when a TLS handshake fails.
 
@@ -558,7 +568,7 @@ async def _connect(servers: list[str], connect_timeout: float, **options: Any) -
     failed attempt), so the first connection is bounded here: an untrusted server
     or a refused client certificate then fails in one line like any other refusal.
     """
-    client = Client()
+    client = TlsOnlyClient()  # plain unless `tls` is given; then TLS or nothing
     bound = CONNECT_ATTEMPTS * (connect_timeout + options.get("reconnect_time_wait", 0.5)) + 1
     try:
         await asyncio.wait_for(
@@ -655,9 +665,7 @@ class NatsTransport:
             # "no servers available" says little; the server's refusal (an
             # authorization violation, say) reached the error callback first.
             reason = self._connect_error or error
-            raise UnavailableError(
-                f"nats: cannot connect to {redact_url(self.url)}: {reason}"
-            ) from None
+            raise _cannot_connect(self.url, reason, self.connect_timeout) from None
         # Give up early on the first connection (a wrong URL should fail fast), but
         # once connected, reconnect forever: nats-py reads this option on every attempt.
         self._nc.options["max_reconnect_attempts"] = -1

@@ -15,10 +15,19 @@ is set or a URL says `tls://`; otherwise connections stay plain, and a server
 that requires TLS then refuses them with its reason in one line. Problems with
 the files (missing, unreadable, not PEM, a key that does not match) are
 reported here, before anything connects, naming the setting.
+
+When TLS is asked for, it is required: nats-py upgrades a connection only
+when the server's first message says `tls_required`, so against a plain
+server it would go on in plaintext and send the user's password in the
+clear. `TlsOnlyClient` refuses such a server before anything is sent.
 """
 
 import ssl
 from pathlib import Path
+from typing import Any
+
+from nats import errors as nats_errors
+from nats.aio.client import Client
 
 from ..config.topology import BusSettings
 from ..core.errors import UnavailableError
@@ -71,3 +80,26 @@ def _readable(setting: str, path: str) -> None:
             pass
     except OSError as error:
         raise TlsSettingsError(f"bus.{setting}: cannot read {path}: {error.strerror}") from None
+
+
+class TlsOnlyClient(Client):
+    """A nats-py client that never talks to a server in plaintext.
+
+    The check sits in `_process_info`, the one step nats-py takes between
+    reading the server's INFO and sending CONNECT (which carries the
+    credentials), on the first connection and on every reconnect. It is a
+    private method: nats-py has no public hook there, and the test of this
+    module fails if a new nats-py moves it. A server that offers TLS without
+    requiring it (`allow_non_tls`) is upgraded as if it required it.
+    """
+
+    async def _process_info(self, info: dict[str, Any], initial_connection: bool = False) -> None:
+        if initial_connection and self.options.get("tls") is not None:
+            if not (info.get("tls_required") or info.get("tls_available")):
+                server = self._current_server.uri.netloc if self._current_server else "server"
+                raise nats_errors.Error(
+                    f"nats: {server.rsplit('@', 1)[-1]} does not offer TLS, and TLS is "
+                    "configured ([bus] tls_* or a tls:// URL): nothing was sent to it"
+                )
+            self._server_info["tls_required"] = True  # nats-py upgrades only on this
+        await super()._process_info(info, initial_connection=initial_connection)
