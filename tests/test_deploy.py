@@ -60,6 +60,12 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
                 assert pod["securityContext"]["runAsNonRoot"] is True
                 for container in pod["containers"] + pod.get("initContainers", []):
                     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            if document["kind"] == "Deployment":  # read-only root: /tmp is a volume of its own
+                tmp = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
+                assert tmp in document["spec"]["template"]["spec"]["volumes"], manifest.name
+                for container in document["spec"]["template"]["spec"]["containers"]:
+                    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+                    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert kinds == {
         "Deployment": ["my-service-gateway"],
         "Job": ["my-service-provision"],

@@ -79,9 +79,17 @@ def write_deploy(
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
     """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
+    project_folder = topology.parent
+    if directory.resolve() == project_folder.resolve():
+        _fail(
+            f"--directory: {directory} is the project folder itself; give the deployment "
+            "files a folder of their own (deploy by default)"
+        )
     settings, cells = load_registry(topology)
     try:
-        generated = deploy.deployment_files(settings, cells, PACKAGE, DIST_NAME, directory)
+        generated = deploy.deployment_files(
+            settings, cells, PACKAGE, DIST_NAME, directory, project_folder
+        )
         tls = deploy_tls.deploy_tls(settings.bus, directory)
     except TlsSettingsError as error:
         _fail(error.detail)

@@ -31,6 +31,8 @@ they come from the environment (compose) or a Secret (Kubernetes).
 """
 
 import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,8 +92,16 @@ def _bus_url(package: str, account: Account, host: str, tls: DeployTls | None) -
     return f"{_scheme(tls)}://{account.user}:{password}@{host}:4222"
 
 
-def _image_build() -> list[str]:
-    return ["    build:\n", "      context: ..\n", "      dockerfile: deploy/Dockerfile\n"]
+PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")  # a YAML plain scalar as it is; else quoted
+
+
+def _image_build(context: str) -> list[str]:
+    """Build from the project folder (`context`, relative to the compose file)."""
+    return [
+        "    build:\n",
+        f"      context: {context if PLAIN_PATH.fullmatch(context) else json.dumps(context)}\n",
+        "      dockerfile: deploy/Dockerfile\n",
+    ]
 
 
 def _compose_storage_env(package: str, storing: Sequence[str]) -> list[str]:
@@ -100,11 +110,11 @@ def _compose_storage_env(package: str, storing: Sequence[str]) -> list[str]:
     return [f'      {variable}: "${{{variable}:-}}"\n' for variable in variables]
 
 
-def _compose_migrate(name: str, package: str, storing: Sequence[str]) -> list[str]:
+def _compose_migrate(name: str, package: str, storing: Sequence[str], context: str) -> list[str]:
     """The one-shot service that brings `name`'s cells' databases up to date."""
     return [
         f"  {name}-migrate:\n",
-        *_image_build(),
+        *_image_build(context),
         f"    command: [{_quoted(['db', 'upgrade', *storing])}]\n",
         "    environment:\n",
         *_compose_storage_env(package, storing),
@@ -146,8 +156,11 @@ def compose(
     package: str,
     project: str,
     tls: DeployTls | None = None,
+    context: str = "..",
 ) -> str:
-    """A compose file: NATS, provisioning, the gateway, one worker per remote cell."""
+    """A compose file: NATS, provisioning, the gateway, one worker per remote cell.
+
+    `context` is the project folder as seen from the compose file's own folder."""
     prefix = package.upper()
     ops = next(a for a in found if a.user == OPS_USER)
     env_lines = "".join(
@@ -177,7 +190,7 @@ def compose(
         "      retries: 12\n",
         "    restart: unless-stopped\n",
         "  provision:\n",
-        *_image_build(),
+        *_image_build(context),
         '    command: ["nats", "provision"]\n',
         "    environment:\n",
         f'      {ops_url_variable(package)}: "{_bus_url(package, ops, "nats", tls)}"\n',
@@ -193,11 +206,11 @@ def compose(
     ):
         storing = _storing(account, cells)
         if storing:
-            text += _compose_migrate(name, package, storing)
+            text += _compose_migrate(name, package, storing, context)
             volumes.append(f"{name}-data")
         text += [
             f"  {name}:\n",
-            *_image_build(),
+            *_image_build(context),
             f"    command: [{_quoted(command)}]\n",
             "    environment:\n",
             f"      {prefix}_BUS_TRANSPORT: nats\n",
@@ -285,15 +298,23 @@ def _k8s_tls_env(package: str, tls: DeployTls | None) -> str:
     )
 
 
-def _k8s_mounts(*, storing: bool, tls: DeployTls | None) -> str:
-    """The container's volume mounts: its cells' data, the [bus] TLS files (read-only)."""
-    if tls is None or not tls.client:
-        return _k8s_data_mount() if storing else ""
-    return (
-        "          volumeMounts:\n"
-        + (f"            - {{name: data, mountPath: {DATA_DIR}}}\n" if storing else "")
-        + f"            - {{name: bus-tls, mountPath: {CLIENT_DIR}, readOnly: true}}\n"
-    )
+def _k8s_mounts(*, storing: bool, tls: DeployTls | None, scratch: bool = False) -> str:
+    """The container's volume mounts: its cells' data, the [bus] TLS files (read-only),
+    and for a service process a writable /tmp (the root filesystem is read-only, and
+    sandboxed cells' workers each get a scratch directory there)."""
+    mounts = [f"{{name: data, mountPath: {DATA_DIR}}}"] if storing else []
+    if tls is not None and tls.client:
+        mounts.append(f"{{name: bus-tls, mountPath: {CLIENT_DIR}, readOnly: true}}")
+    if scratch:
+        mounts.append("{name: tmp, mountPath: /tmp}")
+    if not mounts:
+        return ""
+    return "          volumeMounts:\n" + "".join(f"            - {mount}\n" for mount in mounts)
+
+
+def _k8s_tmp_volume() -> str:
+    # Node disk, bounded: sandbox workers' scratch (scratch_mb each) and any temporary file.
+    return "        - name: tmp\n          emptyDir: {sizeLimit: 1Gi}\n"
 
 
 def _k8s_tls_volume(project: str, tls: DeployTls | None) -> str:
@@ -439,16 +460,19 @@ def kubernetes(
             + f'"{scheme}://{account.user}:$({account.password_variable(package)})@nats:4222"\n'
             + _k8s_tls_env(package, tls)
             + _k8s_storage_env(package, project, storing)
-            + _k8s_mounts(storing=bool(storing), tls=tls)
+            + _k8s_mounts(storing=bool(storing), tls=tls, scratch=True)
             + (_k8s_gateway_port() if name == "gateway" else "")
         )
         volumes = (
-            f"        - name: data\n          persistentVolumeClaim: {{claimName: {claim}}}\n"
-            if storing
-            else ""
-        ) + _k8s_tls_volume(project, tls)
-        if volumes:
-            manifest += "      volumes:\n" + volumes
+            (
+                f"        - name: data\n          persistentVolumeClaim: {{claimName: {claim}}}\n"
+                if storing
+                else ""
+            )
+            + _k8s_tls_volume(project, tls)
+            + _k8s_tmp_volume()
+        )
+        manifest += "      volumes:\n" + volumes
         if storing:
             manifest += _k8s_volume_claim(claim)
         if name == "gateway":
@@ -462,14 +486,23 @@ def kubernetes(
     return files
 
 
+def _relative(target: Path, start: Path) -> str:
+    """`target` as a path from `start`, in the forward slashes compose files use."""
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+
+
 def deployment_files(
     topology: Topology,
     cells: Sequence[Cell],
     package: str,
     project: str,
     directory: Path = Path("deploy"),
+    project_folder: Path = Path(),
 ) -> dict[str, str]:
     """Every generated file, by path relative to `directory` (where they are written).
+
+    The compose file builds the image from `project_folder` (where topology.toml and
+    deploy/Dockerfile are), named relative to `directory`.
 
     Raises `TlsSettingsError` when a [bus] TLS file cannot be used (see `deploy_tls`).
     """
@@ -479,7 +512,9 @@ def deployment_files(
     files = {
         "nats/nats-server.conf": server_config(found, package, tls_block=server_tls),
         "nats/jetstream.json": plan_for(package, topology.bus, cells).as_json(),
-        "compose.yaml": compose(found, cells, package, project, tls),
+        "compose.yaml": compose(
+            found, cells, package, project, tls, context=_relative(project_folder, directory)
+        ),
     }
     manifests = kubernetes(found, cells, package, project, tls)
     files.update({f"k8s/{name}": text for name, text in manifests.items()})

@@ -356,7 +356,14 @@ class SandboxPool:
 
     async def _spawn(self) -> Worker:
         """Start one worker and wait for its hello; refuse it below the minimum level."""
-        scratch = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}-sandbox-{self.name}-"))
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}-sandbox-{self.name}-"))
+        except OSError as error:  # a read-only root, a full disk: no worker can start
+            where = f" {Path(error.filename).parent}" if error.filename else ""
+            raise SandboxRefusedError(
+                f"sandbox {self.name}: cannot make a scratch directory{where}: "
+                f"{error.strerror or error} (set TMPDIR to a writable directory)"
+            ) from None
         setup = Setup(
             target=self.target,
             policy=self.policy,
