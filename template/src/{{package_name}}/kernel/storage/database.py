@@ -17,6 +17,9 @@ that keep each cell's user inside its own schema.
 
 import asyncio
 import contextlib
+import functools
+import inspect
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -84,7 +87,8 @@ class CellDatabase:
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError) as error:
+        except (SQLAlchemyError, OSError, ValueError, TypeError) as error:
+            # ValueError, TypeError: a query value asyncpg refuses (command_timeout=abc).
             raise StorageError(
                 f"cells.{self.cell}: cannot reach its database {self.describe()}: "
                 f"{_one_line(error)}"
@@ -98,9 +102,10 @@ def parse_url(cell: str, url: str) -> URL:
     """The SQLAlchemy URL of `cell`'s database; a malformed or unsupported one is refused."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
+        why = " (its port is not a number)" if isinstance(error, ValueError) else ""
         raise StorageError(
-            f"cells.{cell}: storage URL is not a database URL: {url[:80]!r}"
+            f"cells.{cell}: storage URL is not a database URL{why}: {_redacted(url)[:80]!r}"
         ) from None
     if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise StorageError(
@@ -112,7 +117,47 @@ def parse_url(cell: str, url: str) -> URL:
             f"cells.{cell}: storage URL: a SQLite database needs a file path "
             "(an in-memory database would differ per connection)"
         )
+    if parsed.drivername == "postgresql+asyncpg":
+        _check_postgres_url(cell, parsed)
     return parsed
+
+
+def _check_postgres_url(cell: str, parsed: URL) -> None:
+    """Refuse what asyncpg would only reject on the first connection, with a traceback:
+    a port out of range, or a query key it has no parameter for (`sslmode` is libpq's
+    spelling; asyncpg's is `ssl`). Values are checked when connecting (`check_reachable`).
+    """
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise StorageError(f"cells.{cell}: storage URL: port {parsed.port} is not 1-65535")
+    known = _asyncpg_query_keys()
+    for key in parsed.query:
+        if key in known:
+            continue
+        hint = "; asyncpg spells it ssl (ssl=require)" if key == "sslmode" else ""
+        raise StorageError(
+            f"cells.{cell}: storage URL: unknown query parameter {key!r}{hint} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
+@functools.cache
+def _asyncpg_query_keys() -> frozenset[str]:
+    """The query keys a postgresql+asyncpg URL may carry: SQLAlchemy passes each to
+    `asyncpg.connect` as a keyword, so they are its parameters (read from asyncpg
+    itself, to follow its versions), less those the URL or this module already set,
+    plus SQLAlchemy's own `prepared_statement_cache_size`."""
+    import asyncpg  # noqa: PLC0415 - only PostgreSQL URLs need the driver loaded here
+
+    parameters = set(inspect.signature(asyncpg.connect).parameters)
+    taken = {"dsn", "user", "password", "database", "port", "loop", "server_settings"}
+    return frozenset(parameters - taken - {"connection_class", "record_class"}) | {
+        "prepared_statement_cache_size"
+    }
+
+
+def _redacted(url: str) -> str:
+    """`url` without its password, when it has the shape of one."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def open_database(cell: str, url: str) -> CellDatabase:
@@ -133,7 +178,13 @@ def open_database(cell: str, url: str) -> CellDatabase:
         # A server may drop idle connections (a restart, a proxy): check before use.
         options["pool_pre_ping"] = True
         options["connect_args"] = {"server_settings": {"search_path": cell}}
-        engine = create_async_engine(parsed, **options)
+        try:
+            engine = create_async_engine(parsed, **options)
+        except ValueError as error:  # prepared_statement_cache_size=x, read here already
+            raise StorageError(
+                f"cells.{cell}: storage URL {parsed.render_as_string(hide_password=True)}: "
+                f"{_one_line(error)}"
+            ) from None
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     return CellDatabase(cell=cell, url=parsed, engine=engine, sessions=sessions)
 
