@@ -146,7 +146,7 @@ def _asyncpg_query_keys() -> frozenset[str]:
     `asyncpg.connect` as a keyword, so they are its parameters (read from asyncpg
     itself, to follow its versions), less those the URL or this module already set,
     plus SQLAlchemy's own `prepared_statement_cache_size`."""
-    import asyncpg  # noqa: PLC0415 - only PostgreSQL URLs need the driver loaded here
+    import asyncpg  # type: ignore[import-untyped]  # loaded for PostgreSQL URLs only
 
     parameters = set(inspect.signature(asyncpg.connect).parameters)
     taken = {"dsn", "user", "password", "database", "port", "loop", "server_settings"}
