@@ -82,6 +82,13 @@ def hosted_cells(
             raise TopologyError(
                 f"worker: no cell named {name!r} (known: {', '.join(sorted(by_name)) or 'none'})"
             )
+    for name in names:  # `serve` runs the others: a second host would be a second writer
+        placement = topology.placement_of(name)
+        if placement != "remote":
+            raise TopologyError(
+                f"worker: cells.{name} is placed {placement!r}, so `serve` runs it; place it "
+                f'"remote" in {source} to run it in workers'
+            )
     chosen = list(dict.fromkeys(names)) if names else remote
     if not chosen:
         raise TopologyError("worker: no cell placed 'remote' and none named on the command line")
