@@ -116,6 +116,8 @@ class _Puller:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     puller: "asyncio.Task[None] | None" = None
     helpers: "list[asyncio.Task[None]]" = field(default_factory=list)
+    shape: "ConsumerShape | None" = None  # what the server's consumer must look like
+    failing: str | None = None  # why fetching fails now, until a fetch works again
 
     @property
     def free(self) -> int:
@@ -636,14 +638,18 @@ class NatsTransport:
     @property
     def problem(self) -> str | None:
         """Why JetStream does not store events now (the last publish failed: a cluster
-        electing a stream leader, or without quorum), until a publish succeeds again.
+        electing a stream leader, or without quorum), until a publish succeeds again;
+        or why a cell's consumer receives nothing (its consumer is gone).
 
         Commands still flow (request/reply needs no stream) and a cell's outbox keeps
         its events until then, so this degrades readiness without refusing commands.
         """
-        if self._publish_failing is None:
-            return None
-        return f"JetStream does not store events: {self._publish_failing}"
+        if self._publish_failing is not None:
+            return f"JetStream does not store events: {self._publish_failing}"
+        for puller in self._pullers:
+            if puller.failing is not None and self.ready:  # a disconnect says so itself
+                return f"{puller.group} receives no {puller.message_type}: {puller.failing}"
+        return None
 
     async def start(self) -> None:
         servers, credentials = connection_options(self.url)
@@ -816,6 +822,7 @@ class NatsTransport:
         # The consumer's max_ack_pending (queue_size) bounds what is held in all.
         batch = max(1, min(policy.fetch_batch, self.policy.queue_size - concurrency))
         puller = _Puller(subscription, group, message_type, consumer, concurrency, batch)
+        puller.shape = shape
         puller.room.set()
         puller.idle.set()
         puller.puller = asyncio.create_task(self._pull(puller))
@@ -832,16 +839,59 @@ class NatsTransport:
             try:
                 batch = await puller.subscription.fetch(puller.wanted, timeout=FETCH_WAIT)
             except TimeoutError:  # nothing to fetch (nats-py raises both kinds)
+                self._fetch_works(puller)
                 continue
             except Exception as error:  # disconnected (the client reconnects), or worse:
                 # this loop must outlive any of it, or the cell silently stops consuming.
-                logger.warning("nats: fetching %s failed: %s", puller.message_type, error)
+                await self._fetch_failed(puller, error)
                 await asyncio.sleep(FETCH_WAIT)
                 continue
+            self._fetch_works(puller)
             for msg in batch:
                 puller.take(msg)
             if batch:
                 depth.set(delivery_counts(batch[-1])[1])
+
+    async def _fetch_failed(self, puller: _Puller, error: Exception) -> None:
+        """Say why a consumer gets nothing, once per cause rather than every pull.
+
+        A server that restarted without its JetStream state (a lost volume) has
+        no stream or consumer any more and answers every pull "unavailable":
+        that is named with the way out, and with `provision = "auto"` mended.
+        """
+        reason = str(error).strip() or type(error).__name__
+        shape = puller.shape
+        if shape is not None and isinstance(
+            error, nats.js.errors.ServiceUnavailableError | nats.js.errors.NotFoundError
+        ):
+            with contextlib.suppress(Exception):  # no answer: keep the fetch's reason
+                missing = await self._missing_consumer(shape)
+                if missing and self.provision == "auto":
+                    await apply_plan(self._jetstream(), self.plan)
+                    await _apply_consumer(self._jetstream(), shape)
+                    logger.warning("nats: %s; provisioned again (provision = auto)", missing)
+                    return
+                if missing:
+                    reason = f"{missing}: {PROVISION_HINT}"
+        if reason != puller.failing:
+            logger.warning("nats: fetching %s fails: %s", puller.message_type, reason)
+        puller.failing = reason
+
+    async def _missing_consumer(self, shape: ConsumerShape) -> str | None:
+        """Why `shape`'s consumer is not on the server (its stream gone, or itself)."""
+        try:
+            await self._jetstream().consumer_info(shape.stream, shape.name)
+        except nats.js.errors.NotFoundError:
+            return (
+                f"consumer {shape.name} of stream {shape.stream} is gone "
+                "(did the server lose its JetStream state?)"
+            )
+        return None
+
+    def _fetch_works(self, puller: _Puller) -> None:
+        if puller.failing is not None:
+            logger.info("nats: fetching %s works again", puller.message_type)
+            puller.failing = None
 
     async def _work(self, puller: _Puller) -> None:
         while True:
