@@ -35,6 +35,7 @@ from ..core.cell import Cell, Risk
 from ..sandbox.placement import sandboxed
 from ..storage import OutboxRelay, StoredCell, open_database, stored
 from ..storage.migrations import require_up_to_date
+from ..storage.readiness import track, untrack
 from .registry import load_cells
 
 Role = Literal["serve", "worker"]
@@ -181,6 +182,8 @@ async def _open(
         database = open_database(cell.name, topology.storage_url_of(cell.name))
         stack.push_async_callback(database.close)
         await database.check_reachable()
+        track(database)  # in /readyz from now on (see storage.readiness)
+        stack.callback(untrack, database)
         await require_up_to_date(database, cell.storage, COMMAND_NAME)
         held.database = database
     if lifespan and cell.lifespan is not None:

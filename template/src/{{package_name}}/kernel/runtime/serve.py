@@ -24,6 +24,7 @@ from ..gateway.health import bus_ready
 from ..gateway.protocol import GatewayProtocol
 from ..gateway.routes import route_table
 from ..sandbox.readiness import sandbox_ready
+from ..storage.readiness import storage_ready
 from .composition import hosted_cells, running, unsandboxed_high_risk
 from .logs import configure_logging
 from .registry import load_cells
@@ -106,8 +107,8 @@ def create_app() -> Gateway:
         service.settings,
         service.cells,
         connect=lambda: running(service.topology, service.hosted),
-        # What `/readyz` checks: the bus, and the sandbox pools this process runs.
-        readiness=(bus_ready, sandbox_ready),
+        # What `/readyz` checks: the bus, the sandbox pools and the cells' databases.
+        readiness=(bus_ready, sandbox_ready, storage_ready),
         title=PROJECT_NAME,
         version=__version__,
     )

@@ -28,13 +28,15 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from ..core.errors import UnavailableError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -43,7 +45,7 @@ class StorageError(RuntimeError):
     """A cell's database cannot be used; the message is one line naming the cell."""
 
 
-@dataclass
+@dataclass(eq=False)  # identity: tracked in a WeakSet for readiness
 class CellDatabase:
     """One cell's engine and session factory."""
 
@@ -51,6 +53,7 @@ class CellDatabase:
     url: URL
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    problem: str | None = None  # why the last transaction could not reach the database
     _turns: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @asynccontextmanager
@@ -66,8 +69,28 @@ class CellDatabase:
         handler; PostgreSQL needs no turns.
         """
         turns = self._turns if self.is_sqlite else contextlib.nullcontext()
-        async with turns, self.sessions() as session, session.begin():
-            yield session
+        try:
+            async with turns, self.sessions() as session, session.begin():
+                await self._connect(session)
+                yield session
+        except DBAPIError as error:
+            if not error.connection_invalidated:  # a query's own error: the handler's
+                raise
+            raise self._unreachable(error) from None  # the connection died on the way
+
+    async def _connect(self, session: AsyncSession) -> None:
+        """Take the connection before the block runs, so a database that is down is told
+        apart from the block's own errors: an `UnavailableError` (the gateway's 503 with
+        Retry-After), and `problem` for readiness, until a transaction connects again."""
+        try:
+            await session.connection()
+        except Exception as error:  # whatever connecting raised (OSError, the driver's)
+            raise self._unreachable(error) from None
+        self.problem = None
+
+    def _unreachable(self, error: BaseException) -> UnavailableError:
+        self.problem = f"cells.{self.cell}: cannot reach its database: {_one_line(error)}"
+        return UnavailableError(self.problem)
 
     @property
     def schema(self) -> str | None:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..bus.envelope import Envelope
-from ..core.errors import BusError
+from ..core.errors import BusError, UnavailableError
 from .database import CellDatabase
 from .tables import idempotency, inbox, outbox
 
@@ -64,6 +64,7 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self._relayed: set[str] = set()  # published, their rows not deleted yet
         self._pruned_at = 0.0
+        self._failing: str | None = None  # why the database cannot be used, logged once
 
     async def start(self) -> None:
         """Relay what an earlier run left behind, then keep relaying in the background."""
@@ -98,9 +99,10 @@ class OutboxRelay:
                                 select(outbox).order_by(outbox.c.position).limit(BATCH)
                             )
                         ).all()
-                except SQLAlchemyError as error:
-                    logger.warning("outbox of %s: cannot read: %s", self.database.cell, error)
+                except (SQLAlchemyError, UnavailableError) as error:
+                    self._database_fails("cannot read", error)
                     return total
+                self._database_works()
                 envelopes = [
                     Envelope(
                         id=row.message_id,
@@ -171,10 +173,9 @@ class OutboxRelay:
         try:
             async with self.database.transaction() as session:
                 await session.execute(delete(outbox).where(outbox.c.message_id.in_(message_ids)))
-        except SQLAlchemyError as error:  # published again later; consumers dedupe by id
-            logger.warning(
-                "outbox of %s: cannot delete relayed rows: %s", self.database.cell, error
-            )
+        except (SQLAlchemyError, UnavailableError) as error:
+            # Published again later; consumers dedupe by id.
+            self._database_fails("cannot delete relayed rows", error)
 
     async def _loop(self) -> None:
         while True:
@@ -183,8 +184,23 @@ class OutboxRelay:
                 await self.relay_pending()
                 if time.time() - self._pruned_at > PRUNE_EVERY:
                     await self.prune()
+            except UnavailableError as error:  # the database is down: said once, not a bug
+                self._database_fails("cannot prune", error)
             except Exception:  # never let the loop die: the next round tries again
                 logger.exception("outbox of %s: relay round failed", self.database.cell)
+
+    def _database_fails(self, what: str, error: Exception) -> None:
+        """Log a database failure once per cause: the loop meets it every second (reading,
+        deleting, pruning: the same outage), and readiness says it meanwhile."""
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if reason != self._failing:
+            logger.warning("outbox of %s: %s: %s", self.database.cell, what, reason)
+        self._failing = reason
+
+    def _database_works(self) -> None:
+        if self._failing is not None:
+            logger.info("outbox of %s: its database answers again", self.database.cell)
+            self._failing = None
 
     async def prune(self, now: float | None = None) -> None:
         """Forget inbox entries and idempotency keys older than their retention."""
