@@ -1,5 +1,6 @@
 # Owned by the monocell template: `copier update` replaces this file.
-"""`triggers check`: measured need against thresholds; exit 1 when a trigger fires."""
+"""`triggers check`: measured need against thresholds; exit 1 when a trigger fires
+(0 once `--apply` has written the placements it recommends)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -59,6 +60,7 @@ def check(
                 raise triggers.MetricsError(
                     f"--snapshot: {snapshot} is not UTF-8 text (expected a file saved by --save)"
                 ) from None
+            triggers.require_bus_metrics(text, f"in {snapshot} (expected a file saved by --save)")
         else:
             text = triggers.fetch(str(metrics_url))
         data = triggers.parse(text)
@@ -78,13 +80,14 @@ def check(
         return
     for r in recommendations:
         typer.echo(f"recommend: {r.cell}: {r.current} -> {r.recommended} ({r.because})")
-    if apply:
+    if apply and recommendations:
         try:
             apply_placements(topology, recommendations)
         except (OSError, UnicodeDecodeError) as error:
             typer.echo(f"error: --apply: cannot rewrite {topology} ({error})", err=True)
             raise typer.Exit(2) from None
-    elif recommendations:
+        return  # done what the triggers asked for: exit 0
+    if recommendations:
         source = f"--snapshot {snapshot}" if snapshot else f"--metrics-url {metrics_url}"
         typer.echo(f"apply with: {COMMAND_NAME} triggers check {source} --apply")
     raise typer.Exit(1)

@@ -116,11 +116,15 @@ def fetch(url: str, timeout: float = 5.0) -> str:
         raise MetricsError(
             f"--metrics-url: {url} sent no UTF-8 text (is this the service's metrics port?)"
         ) from None
-    if not BUS_METRIC.search(text):
-        raise MetricsError(
-            f"metrics: no monocell bus metrics at {url} (is this the service's metrics port?)"
-        )
+    require_bus_metrics(text, f"at {url} (is this the service's metrics port?)")
     return f"# monocell scraped_at={time.time():.3f}\n{text}"
+
+
+def require_bus_metrics(text: str, where: str) -> None:
+    """Refuse a page or file without the bus's metrics: it would fire no trigger and
+    say "keep the current placements" about a service it never measured."""
+    if not BUS_METRIC.search(text):
+        raise MetricsError(f"metrics: no monocell bus metrics {where}")
 
 
 def parse(text: str) -> Measurements:
@@ -136,6 +140,10 @@ def parse(text: str) -> Measurements:
         for sample in family.samples:
             cell = sample.labels.get("cell")
             name, value = sample.name, sample.value
+            if not math.isfinite(value) and (cell is not None or name.startswith("process_")):
+                # NaN compares false with every threshold: no trigger could ever fire.
+                of = f" of cell {_short(repr(cell))}" if cell is not None else ""
+                raise MetricsError(f"metrics: {name}{of} is {value}, expected a finite number")
             if name == "process_cpu_seconds_total":
                 process_cpu = value
             elif name == "process_start_time_seconds":
