@@ -60,7 +60,7 @@ from nats.js.api import (
 )
 
 from ... import COMMAND_NAME
-from ..config.topology import BusSettings, Topology, redact_url
+from ..config.topology import BusSettings, Topology, nats_servers, redact_url
 from ..core.cell import Cell
 from ..core.contracts import message_type_of
 from ..core.errors import (
@@ -145,9 +145,6 @@ class _Puller:
             self.idle.set()
 
 
-_NEXT_SERVER = re.compile(r",(?=(?:nats|tls|ws|wss)://)")
-
-
 def connection_options(url: str) -> tuple[list[str], dict[str, str]]:
     """The servers and the credentials in `[bus] url`, for `nats.connect`.
 
@@ -159,8 +156,8 @@ def connection_options(url: str) -> tuple[list[str], dict[str, str]]:
     """
     servers: list[str] = []
     credentials: dict[str, str] = {}
-    for item in _NEXT_SERVER.split(url.strip()):
-        scheme, _, rest = item.strip().partition("://")
+    for item in nats_servers(url):
+        scheme, _, rest = item.partition("://")
         userinfo, at, host = rest.rpartition("@")
         if at and not credentials:
             user, colon, password = userinfo.partition(":")

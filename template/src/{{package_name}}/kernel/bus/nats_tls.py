@@ -29,7 +29,7 @@ from typing import Any
 from nats import errors as nats_errors
 from nats.aio.client import Client
 
-from ..config.topology import BusSettings
+from ..config.topology import BusSettings, nats_servers
 from ..core.errors import UnavailableError
 
 
@@ -39,9 +39,8 @@ class TlsSettingsError(UnavailableError):
 
 def wants_tls(bus: BusSettings) -> bool:
     """Whether connections need a TLS context: a file is set, or a URL says tls://."""
-    urls = [part.strip() for part in bus.url.split(",")]
     return bool(bus.tls_ca or bus.tls_cert or bus.tls_key) or any(
-        url.startswith("tls://") for url in urls
+        url.startswith("tls://") for url in nats_servers(bus.url)
     )
 
 

@@ -41,6 +41,9 @@ def export(
     if not page.strip():
         typer.echo("error: --page: expected a file path, got an empty string", err=True)
         raise typer.Exit(2)
+    if Path(page).is_dir():
+        typer.echo(f"error: --page {page}: expected a file, found a directory", err=True)
+        raise typer.Exit(2)
     cells = load_cells()
     schemas = snapshot.current_schemas(cells, PACKAGE)
     catalogue = asyncapi.document(cells, PACKAGE, namespace=PACKAGE, title=PACKAGE)

@@ -29,6 +29,7 @@ from ..bus.nats_tls import TlsSettingsError, client_context
 from ..config.topology import (
     ENV_PATH,
     NATS_URL,
+    nats_url_problem,
     redact_url,
 )
 from ..core.errors import UnavailableError
@@ -78,6 +79,12 @@ def provision(
             f"got {redact_url(target)!r}",
             err=True,
         )
+        raise typer.Exit(2)
+    problem = nats_url_problem(target)
+    if problem is not None:
+        origin = "--url" if url is not None else "bus.url"
+        origin = OPS_URL if url is not None and os.environ.get(OPS_URL) == url else origin
+        typer.echo(f"error: {origin}: {problem}", err=True)
         raise typer.Exit(2)
     try:
         tls = client_context(msgspec.structs.replace(settings.bus, url=target))

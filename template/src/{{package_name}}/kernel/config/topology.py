@@ -35,6 +35,7 @@ Any other `<PKG>_BUS_*` or `<PKG>_STORAGE_*` variable is refused, as a misspelt 
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -292,6 +293,9 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
                 f"{ENV_URL}: expected a URL like nats://host:4222, got {redact_url(url)!r}"
             )
         bus = msgspec.structs.replace(bus, url=url)
+    problem = nats_url_problem(bus.url)
+    if problem is not None:
+        raise TopologyError(f"{ENV_URL if url is not None else 'bus.url'}: {problem}")
     for setting in TLS_SETTINGS:
         path = environ.get(f"{ENV_PREFIX}_BUS_{setting.upper()}")
         if path is not None:
@@ -301,6 +305,45 @@ def _with_overrides(topology: Topology, environ: Mapping[str, str]) -> Topology:
                 )
             bus = msgspec.structs.replace(bus, **{setting: path})
     return _with_storage_overrides(msgspec.structs.replace(topology, bus=bus), environ)
+
+
+_NEXT_SERVER = re.compile(r",\s*(?=[a-z]+://)")  # a comma before a scheme; passwords may have one
+
+
+def nats_servers(url: str) -> list[str]:
+    """The server URLs of `[bus] url`: one, or a comma-separated cluster list."""
+    return [server.strip() for server in _NEXT_SERVER.split(url.strip())]
+
+
+def nats_url_problem(url: str) -> str | None:
+    """Why `url` (one server or a comma-separated cluster list) cannot be connected to,
+    or None. nats-py would only fail on the first connection, with a traceback for a
+    port that is not a number and silently for a trailing comma."""
+    if url.rstrip().endswith(","):
+        return f"a trailing comma in {redact_url(url)!r}: list the servers as a,b,c"
+    for server in nats_servers(url):
+        scheme, _, rest = server.partition("://")
+        shown = redact_url(server)
+        if scheme in ("ws", "wss"):
+            return (
+                f"{shown}: WebSocket connections are not supported (they need aiohttp, "
+                "and TLS and credentials are set up for nats:// and tls://); use those"
+            )
+        if scheme not in ("nats", "tls"):
+            return f"{shown}: expected nats:// or tls://"
+        host = rest.rpartition("@")[2]  # credentials may hold any character
+        try:
+            parts = urllib.parse.urlsplit(f"//{host}")
+            port = parts.port
+        except ValueError:
+            return f"{shown}: the port is not a number from 1 to 65535"
+        if port == 0:
+            return f"{shown}: the port is not a number from 1 to 65535"
+        if not parts.hostname:
+            return f"{shown}: no host"
+        if parts.path or parts.query or parts.fragment:
+            return f"{shown}: expected host:port and nothing after it"
+    return None
 
 
 def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
