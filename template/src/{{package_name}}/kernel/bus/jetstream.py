@@ -536,18 +536,36 @@ async def provision(
         try:
             return await apply_plan(js, wanted, prune=prune)
         except nats.errors.TimeoutError:
-            raise ProvisionError(_timeout_reason(errors, redact_url(url))) from None
+            raise ProvisionError(_timeout_reason(errors, redact_url(url), wanted)) from None
     finally:
         with contextlib.suppress(nats.errors.Error):
             await nc.close()
 
 
-def _timeout_reason(errors: Sequence[Exception], where: str) -> str:
+def _timeout_reason(errors: Sequence[Exception], where: str, plan: Plan) -> str:
     """Why a JetStream request got no answer: a refused permission, or no JetStream."""
     denied = [str(e) for e in errors if "permissions violation" in str(e).lower()]
     if denied:
-        return f"nats: {where}: {denied[-1].strip()} (this user may not do it)"
+        said = _with_subjects_spelt(denied[-1].strip(), plan)
+        return f"nats: {where}: {said} (this user may not do it)"
     return f"nats: {where}: JetStream did not answer (is it enabled on the server?)"
+
+
+_JS_API_TOKENS = re.compile(
+    r"\$js\.api((?:\.(?:stream|consumer|create|update|delete|info|names|list|msg|next|"
+    r"get|purge|durable|direct)(?![a-z0-9_-]))*)"
+)
+
+
+def _with_subjects_spelt(message: str, plan: Plan) -> str:
+    """nats-py lowercases the server's -ERR line, subjects and all; spell the subjects
+    of the plan (streams, consumers, filters) and the JetStream API as the ACLs do."""
+    names = [plan.events.name, plan.dead_letters.name]
+    names += [part for c in plan.consumers for part in (c.name, c.filter_subject)]
+    for name in sorted(set(names), key=len, reverse=True):  # longest first: no partial hits
+        spelt = name.replace("\\", "\\\\")  # a replacement string, not a pattern
+        message = re.sub(re.escape(name), spelt, message, flags=re.IGNORECASE)
+    return _JS_API_TOKENS.sub(lambda found: found[0].upper(), message)
 
 
 def _cannot_connect(url: str, reason: Exception, connect_timeout: float) -> UnavailableError:
@@ -685,7 +703,7 @@ class NatsTransport:
             detail = (
                 error.detail
                 if isinstance(error, ProvisionError)
-                else _timeout_reason(self._errors, redact_url(self.url))
+                else _timeout_reason(self._errors, redact_url(self.url), self.plan)
             )
             if self.provision == "auto":
                 detail += ' ([bus] provision = "auto")'
@@ -812,7 +830,9 @@ class NatsTransport:
             else:
                 await check_consumer(js, shape)
         except nats.errors.TimeoutError:
-            raise ProvisionError(_timeout_reason(self._errors, redact_url(self.url))) from None
+            raise ProvisionError(
+                _timeout_reason(self._errors, redact_url(self.url), self.plan)
+            ) from None
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.events_stream)
         policy = self.cell_policies.get(group, self.policy)
         concurrency = policy.concurrency
@@ -1004,7 +1024,9 @@ class NatsTransport:
             with contextlib.suppress(nats.errors.Error):
                 await js.delete_consumer(self.dead_letter_stream, reader)
         except nats.errors.TimeoutError:
-            raise UnavailableError(_timeout_reason(self._errors, redact_url(self.url))) from None
+            raise UnavailableError(
+                _timeout_reason(self._errors, redact_url(self.url), self.plan)
+            ) from None
         except nats.js.errors.APIError as error:
             raise UnavailableError(
                 f"nats: cannot read the dead letters of {group}: {error.description}"

@@ -42,6 +42,8 @@ from ..core.contracts import Command, Event, Message, message_type_of, reply_typ
 EXAMPLES_FILE = "examples.toml"
 REFERENCE = re.compile(r"\$(\d+)\.((?:reply|rejected|events\.\d+)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\Z")
 REJECTION_FIELDS = ("reason", "detail")
+# What `cell record` writes under a step's `expect` (see behaviour._run_example).
+EXPECT_KEYS = ("reply", "rejected", "error", "events")
 
 
 class ExamplesError(Exception):
@@ -289,6 +291,12 @@ def _step(
     expect = raw.get("expect")
     if expect is not None and not isinstance(expect, dict):
         raise ExamplesError(f"{where}: expect: expected a table (written by `cell record`)")
+    unexpected = sorted(set(expect or {}) - set(EXPECT_KEYS))
+    if unexpected:  # a misspelt `replyy` would be compared as if nothing was replied
+        raise ExamplesError(
+            f"{where}: expect: unknown key `{unexpected[0]}` (expected "
+            f"{', '.join(EXPECT_KEYS)}; `cell record` writes them)"
+        )
     for value in _strings(message):
         if value.startswith("$") and not value.startswith("$$"):
             match = REFERENCE.match(value)
