@@ -3,13 +3,22 @@
 
 The memory transport encodes and decodes too, so a payload that cannot cross a
 process boundary fails in the first test, not in production. Decoding checks
-the contract (types, constraints, unknown fields); every failure becomes a
-`SerializationError` naming the message type and the offending field.
+the contract (types, constraints); every failure becomes a `SerializationError`
+naming the message type and the offending field.
+
+Fields this code does not know are the one thing decoding forgives: a message
+from a producer one version ahead (a new optional field, which `contracts diff`
+calls compatible) would otherwise be dead-lettered by every consumer still on
+the old code during a rolling deploy. They are dropped, and said once per
+message type and field. The contracts stay strict where input is untrusted:
+the gateway decodes HTTP bodies with its own decoder and refuses unknown fields.
 """
 
+import logging
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 from ..core.errors import (
     BusError,
@@ -19,6 +28,7 @@ from ..core.errors import (
 )
 
 S = TypeVar("S", bound=msgspec.Struct)
+logger = logging.getLogger(__name__)
 
 # The CloudEvents type of a reply that carries an error instead of the reply.
 ERROR_TYPE = "kernel.BusError.v1"
@@ -53,7 +63,65 @@ def decode(data: bytes, cls: type[S]) -> S:
         return decoder.decode(data)  # type: ignore[no-any-return]
     except msgspec.DecodeError as error:
         name = getattr(cls, "message_type", cls.__qualname__)
+        if str(error).startswith(_UNKNOWN_FIELD):
+            return _decode_newer(data, cls, name)
         raise SerializationError(f"{name}: {error}") from None
+
+
+_UNKNOWN_FIELD = "Object contains unknown field"
+_told: set[tuple[str, str]] = set()  # (message type, field path) already logged
+
+
+def _decode_newer(data: bytes, cls: type[S], name: str) -> S:
+    """Decode a message that carries fields `cls` lacks: drop them, then check the rest.
+
+    The slow path (two passes), taken only when the fast strict decode met a field
+    it does not know; msgspec has no per-decoder switch for unknown fields.
+    """
+    try:
+        dropped: list[str] = []
+        shape = msgspec.inspect.type_info(cls)
+        known = _known_fields(msgspec.json.decode(data), shape, "", dropped)
+        message = msgspec.convert(known, cls)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise SerializationError(f"{name}: {error}") from None
+    for field in dropped:
+        if (name, field) not in _told and len(_told) < 1000:  # bounded, whatever arrives
+            _told.add((name, field))
+            logger.warning(
+                "%s: ignoring field %r this code does not know (sent by a newer version?)",
+                name,
+                field,
+            )
+    return message
+
+
+def _known_fields(value: Any, info: msgspec.inspect.Type, path: str, dropped: list[str]) -> Any:
+    """`value` (decoded JSON) with the object keys `info`'s structs lack removed."""
+    if isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
+        fields = {field.encode_name: field for field in info.fields}
+        known = {}
+        for key, item in value.items():
+            field = fields.get(key)
+            if field is None:
+                dropped.append(f"{path}{key}")
+            else:
+                known[key] = _known_fields(item, field.type, f"{path}{key}.", dropped)
+        return known
+    if isinstance(info, msgspec.inspect.UnionType):
+        structs = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
+        if len(structs) == 1:  # Optional[Struct]; a tagged union is left to convert
+            return _known_fields(value, structs[0], path, dropped)
+        return value
+    if isinstance(value, list) and hasattr(info, "item_type"):
+        inside = f"{path.removesuffix('.')}[]."
+        return [_known_fields(item, info.item_type, inside, dropped) for item in value]
+    if isinstance(value, dict) and isinstance(info, msgspec.inspect.DictType):
+        return {
+            key: _known_fields(item, info.value_type, f"{path}{key}.", dropped)
+            for key, item in value.items()
+        }
+    return value
 
 
 def error_body(error: BusError) -> bytes:
