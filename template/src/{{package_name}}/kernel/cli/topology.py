@@ -23,6 +23,7 @@ from ..ops import (
     files,
     nats_auth,
 )
+from ..ops.postgres_roles import RoleNameError
 from ..runtime.registry import PACKAGE, load_cells
 
 app = typer.Typer(help="Where cells run and what flows between them.", no_args_is_help=True)
@@ -93,6 +94,8 @@ def write_deploy(
         tls = deploy_tls.deploy_tls(settings.bus, directory)
     except TlsSettingsError as error:
         _fail(error.detail)
+    except RoleNameError as error:
+        _fail(str(error))
     try:
         changed = {
             directory / relative: text

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..core.cell import Risk
 from ..core.contracts import Message
+from ..ops.postgres_roles import RoleNameError, role_of
 from . import snapshot
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
@@ -94,6 +95,10 @@ def check_name(project: Project, name: str) -> None:
             f"cell name: {name!r} starts with 'test', so pytest would collect its contract "
             f"classes ({camel(name)}ItemAdded, ...) as tests; choose another name"
         )
+    try:
+        role_of(project.package, name)  # its data's PostgreSQL role must stay unique
+    except RoleNameError as error:
+        raise ScaffoldError(f"cell name: {error}") from None
     kernel_modules = {path.stem for path in (project.source / "kernel").iterdir()}
     if name in kernel_modules:
         raise ScaffoldError(f"cell name: {name!r} clashes with the kernel module kernel.{name}")
