@@ -144,6 +144,23 @@ def test_a_project_named_like_a_dependency_gets_a_distribution_name_of_its_own(
     assert pyproject["project"]["name"] == "python-dateutil-service"
 
 
+@pytest.mark.parametrize(
+    ("project_name", "package", "command"),
+    [
+        ("Test Runner", "testing_runner", "testing-runner"),  # test_* is pytest's prefix
+        ("Test", "testing_service", "testing-service"),  # `test` is a stdlib package
+        ("Pip", "pip", "pip-service"),  # the command would shadow pip
+        ("Git", "git", "git-service"),
+    ],
+)
+def test_defaults_derived_from_ordinary_names_pass_their_own_checks(
+    copie: Any, project_name: str, package: str, command: str
+) -> None:
+    """Copier validates the defaults too: each of these stopped with a traceback."""
+    _, recorded = render(copie, {"project_name": project_name})
+    assert (recorded["package_name"], recorded["command_name"]) == (package, command)
+
+
 def test_defaults_tree(copie: Any) -> None:
     project, recorded = render(copie, {})
     for key, value in DEFAULT_ANSWERS.items():
