@@ -81,7 +81,7 @@ def test_script_is_idempotent_and_writes_nothing_on_refusal(tmp_path: Path) -> N
     assert run_script("only-one-argument", cwd=tmp_path).returncode == 2
 
 
-KEEP_PACKAGE = TEMPLATE / "hooks" / "migrations" / "keep_package_name.py"
+KEEP_ANSWERS = TEMPLATE / "hooks" / "migrations" / "keep_answers.py"
 
 
 def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_undo(
@@ -98,7 +98,7 @@ def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_un
 
     def after() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(KEEP_PACKAGE), ".copier-answers.yml", "after"],
+            [sys.executable, str(KEEP_ANSWERS), ".copier-answers.yml", "after"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -115,3 +115,11 @@ def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_un
         "code under src/shop/ would be left behind; rename it by hand, or `copier copy` anew; "
         "undo this update with `git reset --hard && git clean -fd`"
     )
+    answers.write_text("_commit: 2.0.0\npackage_name: shop\nexample_cells: true\n")
+    assert after().returncode == 0  # example cells added at the prompt: fine
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "commit", "-qam", "y"], check=True)
+    answers.write_text("_commit: 3.0.0\npackage_name: shop\nexample_cells: false\n")
+    dropped = after()
+    assert dropped.returncode == 1
+    assert dropped.stderr.startswith("example_cells: an update cannot remove the example cells")
+    assert dropped.stderr.strip().endswith("`git reset --hard && git clean -fd`")

@@ -294,6 +294,19 @@ def test_an_update_that_renames_the_package_is_refused_before_it_writes(
     assert sh(project, "git", "status", "--porcelain").stdout == ""
 
 
+def test_an_update_that_drops_the_example_cells_is_refused_before_it_writes(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """Copier would delete the cells but leave them in topology.toml (nothing would
+    start) and delete files the owner's own cells use: refused, nothing written."""
+    project = generate(template_repo, tmp_path, "1.0.0")
+    before = tree(project)
+    result = update(project, "2.0.0", "example_cells=false", expect=1)
+    assert "example_cells: an update cannot remove the example cells: " in result.stderr
+    assert "src/my_service/cells/{orders,payments,calculator}" in result.stderr
+    assert tree(project) == before
+
+
 # The last release before the kernel was grouped by lifetime (core, config, runtime,
 # ops, devtools, cli) and its tests moved into the template.
 PREVIOUS_RELEASE = "6dd7cb5"
