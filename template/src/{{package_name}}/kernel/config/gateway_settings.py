@@ -138,6 +138,8 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
 
     def __post_init__(self) -> None:
         """Checks that span keys or need a library; msgspec has checked each value."""
+        if not self.allowed_hosts:  # every request, /healthz too, would be a 400
+            raise ValueError("allowed_hosts: expected at least one host, or ['*'] for any")
         _check_rate_limit(self.rate_limit)
         _check_rate_limit(self.address_rate_limit, "address_rate_limit")
         for proxy in self.trusted_proxies:

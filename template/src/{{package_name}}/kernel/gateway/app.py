@@ -138,6 +138,7 @@ def build_app(
         max_header_bytes=settings.max_header_bytes,
         relaxed_paths=[DOCS_PATH] if settings.docs else [],
         docs_script=DOCS_SCRIPT,
+        forwarded=bool(settings.trusted_proxies),
     )
     return Gateway(front, lifespan)
 

@@ -26,6 +26,7 @@ like every other refusal, hence hand-written.
 
 import base64
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -97,8 +98,13 @@ class Front:
         max_header_bytes: int,
         relaxed_paths: Iterable[str] = (),
         docs_script: str = "",
+        forwarded: bool = False,
     ) -> None:
         self.app = app
+        # With trusted proxies, the client is what their X-Forwarded-For says (uvicorn
+        # puts it in the scope, whatever it is): anything but an address is refused,
+        # or it would become the audit line's client and the address rate limit's key.
+        self.forwarded = forwarded
         allowed = tuple(allowed_hosts)
         self.any_host = "*" in allowed
         self.exact_hosts = frozenset(host.lower() for host in allowed if not host.startswith("*"))
@@ -184,6 +190,8 @@ class Front:
         if header_bytes > self.max_header:
             detail = f"headers: {header_bytes} bytes, at most {self.max_header} accepted"
             return Problem(431, detail)
+        if self.forwarded and not _is_address(scope.get("client")):
+            return Problem(400, "x-forwarded-for: expected the client's IP address")
         return None
 
     def _bounded(self, receive: Receive, declared: bytes) -> Receive:
@@ -210,6 +218,14 @@ class Front:
             return message
 
         return counted
+
+
+def _is_address(client: tuple[str, int] | None) -> bool:
+    try:
+        ipaddress.ip_address(client[0] if client else "")
+    except ValueError:
+        return False
+    return True
 
 
 def unexpected_failure(scope: Scope) -> Problem:

@@ -155,11 +155,20 @@ def password_problems(
 ) -> list[str]:
     """What is wrong with the passwords of `found` in `environ` (empty: all good)."""
     problems = []
+    seen: dict[str, str] = {}  # password -> the variable that holds it first
     for account in found:
         variable = account.password_variable(package)
-        problem = password_problem(variable, environ.get(variable))
+        password = environ.get(variable)
+        problem = password_problem(variable, password)
         if problem is not None:
             problems.append(problem)
+        elif password in seen:  # one password, two users: each could act as the other
+            problems.append(
+                f"{variable}: the same password as {seen[password]}; every user needs its "
+                "own, or the split of rights between them is gone"
+            )
+        else:
+            seen[str(password)] = variable
     return problems
 
 
