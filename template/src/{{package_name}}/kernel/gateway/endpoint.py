@@ -116,9 +116,7 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         record.principal = principal.subject
         await guards.rate_limiter.hit(principal.subject)
         require_scopes(principal, route.scopes)
-        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != JSON:
-            raise Problem(415, f"content-type: expected {JSON}, got {media_type or 'none'!r}")
+        _check_content_headers(request)
         try:
             body = await request.body()
         except BodyTooLargeError as error:
@@ -145,6 +143,27 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         return Response(_encoder.encode(reply), media_type=JSON)
 
     return endpoint
+
+
+def _check_content_headers(request: Request) -> None:
+    """One Content-Type, JSON in UTF-8, no Content-Encoding: what the body is decoded
+    as. A second Content-Type or an unread coding would let a proxy in front and the
+    gateway see different bodies (415 names which)."""
+    types = request.headers.getlist("content-type")
+    if len(types) > 1:
+        raise Problem(415, f"content-type: expected one header, got {len(types)}")
+    media_type, _, parameters = (types[0] if types else "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != JSON:
+        raise Problem(415, f"content-type: expected {JSON}, got {media_type or 'none'!r}")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise Problem(415, f"content-type: JSON is read as utf-8, got charset {charset!r}")
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding != "identity":
+        raise Problem(415, f"content-encoding: send the body uncompressed, got {coding[:40]!r}")
 
 
 def _traceparent(request: Request) -> str:

@@ -122,7 +122,7 @@ class Front:
         started = time.perf_counter()
         offered = declared = b""
         hosts: list[bytes] = []
-        header_bytes, chunked = 0, False
+        header_bytes, chunked, codings = 0, False, b""
         for name, value in scope["headers"]:  # one pass for every header this layer reads
             header_bytes += len(name) + len(value)
             if name == b"host":
@@ -132,7 +132,7 @@ class Front:
             elif name == b"content-length":
                 declared = declared or value
             elif name == b"transfer-encoding":
-                chunked = True
+                chunked, codings = True, codings + b"," + value
         raw_id = offered if REQUEST_ID_PATTERN.fullmatch(offered) else os.urandom(16).hex().encode()
         request_id = raw_id.decode()
         record = AuditRecord()
@@ -152,7 +152,7 @@ class Front:
             await send(message)
 
         try:
-            problem = self._refusal(scope, hosts, header_bytes)
+            problem = self._refusal(scope, hosts, header_bytes) or _coding_refusal(codings)
             if problem is not None:
                 await _refuse(problem, scope, send_marked)
             else:
@@ -218,6 +218,16 @@ class Front:
             return message
 
         return counted
+
+
+def _coding_refusal(codings: bytes) -> Problem | None:
+    """A transfer coding other than chunked (`gzip, chunked`): the server frames the
+    body by its chunks and would pass the compressed bytes on as the body itself."""
+    named = [coding.strip().lower() for coding in codings.split(b",") if coding.strip()]
+    if named in ([], [b"chunked"]):
+        return None
+    shown = codings.lstrip(b",").decode("latin-1")[:60]
+    return Problem(501, f"transfer-encoding: only chunked is understood, got {shown!r}")
 
 
 def _is_address(client: tuple[str, int] | None) -> bool:

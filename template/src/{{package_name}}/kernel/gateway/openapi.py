@@ -28,6 +28,7 @@ COMMON_REFUSALS = {
     "408": "The request was not received in time",
     "431": "The request headers are too large",
     "500": "Unexpected failure (the request id is in the service's logs)",
+    "501": "A Transfer-Encoding other than chunked",
 }
 # What a command route may answer besides its reply.
 COMMAND_REFUSALS = {
@@ -40,7 +41,8 @@ COMMAND_REFUSALS = {
     "409": "The cell refused the command, or a request with this Idempotency-Key is in "
     "progress (see `reason`)",
     "413": "The body is larger than the gateway accepts",
-    "415": "The body is not application/json",
+    "415": "The body is not application/json in UTF-8, is compressed, or has two "
+    "Content-Type headers",
     "422": "The body does not match the command's contract (unknown field, wrong type), "
     "or the Idempotency-Key was used with another body",
     "429": "Too many requests from this caller or address; see Retry-After",
