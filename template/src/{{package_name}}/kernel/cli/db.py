@@ -96,7 +96,13 @@ def upgrade(cells: CellsArgument = None, topology: TopologyOption = Path("topolo
 @app.command()
 def downgrade(
     cell: Annotated[str, typer.Argument(help="The cell whose migrations to undo.")],
-    revision: Annotated[str, typer.Argument(help="The revision to go back to, or 'base'.")],
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="The revision to go back to (0001, or <cell>:0001 as `db status` shows it), "
+            "or 'base'."
+        ),
+    ],
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
     """Undo a cell's migrations down to REVISION (its tables' data may be lost)."""

@@ -97,6 +97,13 @@ async def downgrade(
 ) -> None:
     """Undo the cell's migrations down to `target` ("base": all; `kernel_too`: the kernel's too)."""
     kernel, own = histories(database.cell, storage)
+    label, colon, revision = target.rpartition(":")  # as `db status` shows it: orders:0001
+    if colon and label != own.label:
+        raise StorageError(
+            f"cells.{database.cell}: revision {target[:80]!r}: a downgrade goes back in the "
+            f"cell's own migrations ({own.label}:...), see `db status`"
+        )
+    target = revision if colon else target
     steps: list[tuple[History, str, bool]] = [(own, target, False)]
     if kernel_too:
         steps.append((kernel, "base", False))
