@@ -330,7 +330,7 @@ class SandboxPool:
             worker.cpu_when_idle = cpu_seconds(worker.stat)
             self._idle.put_nowait(worker)
         if outcome.code:
-            raise _as_error(self.name, outcome)
+            raise _as_error(self.name, outcome, call)
         return outcome
 
     async def close(self) -> None:
@@ -506,11 +506,21 @@ async def _answer(sender: Sender | None, request: Send) -> Answer:
     return answer
 
 
-def _as_error(cell: str, outcome: Outcome) -> BusError:
+def _as_error(cell: str, outcome: Outcome, call: Call) -> BusError:
     """The outcome's error, its texts cut to size here: a worker's own trimming counts
-    for nothing when the worker is the attacker (a forged frame skips it)."""
+    for nothing when the worker is the attacker (a forged frame skips it). The failure
+    is logged under the call's correlation id (the request id), as the bus logs."""
     if outcome.failure:
-        logger.warning("sandboxed cell %s: %s", cell, _cut(outcome.failure, MAX_FAILURE_LOG))
+        logger.warning(
+            "sandboxed cell %s: %s",
+            cell,
+            _cut(outcome.failure, MAX_FAILURE_LOG),
+            extra={
+                "correlation_id": call.correlation_id[:64],
+                "cell": cell,
+                "message_type": call.message_type[:200],
+            },
+        )
     reason = outcome.reason if REASON.fullmatch(outcome.reason) else "invalid_reason"
     return error_for(
         outcome.code, _cut(outcome.detail, MAX_DETAIL), reason if outcome.reason else ""
