@@ -6,9 +6,11 @@ the messages in the code with a snapshot (the files on disk, or the ones at a
 git revision) and classifies every difference:
 
 - compatible: a new message, a new optional field, a required field made
-  optional, a widened enum or a loosened limit, a new version of a message;
+  optional, a widened or dropped enum, a loosened limit, unknown fields
+  accepted, a new version of a message;
 - breaking: a removed message, a removed or renamed field, a changed type, a
-  new required field, a narrowed enum or a tightened limit.
+  new required field, a narrowed or added enum, a tightened limit, unknown
+  fields refused.
 
 A consumer written against the old schema keeps working after a compatible
 change and may fail after a breaking one; publish breaking changes as a new
@@ -232,7 +234,30 @@ def _parse(location: str, text: str) -> Schema:
         reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
         raise SnapshotError(f"{location}: not valid JSON ({reason})") from error
     _check_shape(location, schema, "")
+    _check_references(location, schema, schema.get("$defs", {}), "")
     return schema
+
+
+def _check_references(location: str, node: object, defs: Schema, where: str) -> None:
+    """Refuse a `$ref` to a definition the file lacks: compared, it would read as a
+    field of no type at all ("changed type None -> integer")."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_references(location, item, defs, f"{where}/{index}")
+        return
+    if not isinstance(node, dict):
+        return
+    reference = node.get("$ref")
+    if isinstance(reference, str):
+        name = reference.removeprefix("#/$defs/")
+        if name == reference or name not in defs:
+            raise SnapshotError(
+                f"{location}: {where}/$ref names {reprlib.repr(reference)}, which the "
+                "file does not define under $defs (a damaged snapshot: export it again)"
+            )
+    for key, child in node.items():
+        if key != "$ref":
+            _check_references(location, child, defs, f"{where}/{key}")
 
 
 def _check_shape(location: str, node: object, where: str) -> None:
@@ -356,6 +381,12 @@ def _compare_object(
     new_fields: Schema = new.get("properties", {})
     old_required = set(old.get("required", ()))
     new_required = set(new.get("required", ()))
+    where = prefix.removesuffix(".") or "the message"
+    if old.get("additionalProperties", True) is not new.get("additionalProperties", True):
+        if new.get("additionalProperties", True) is False:  # a sender's extra field now refused
+            found.append((True, f"{where}: unknown fields now refused (additionalProperties)"))
+        else:
+            found.append((False, f"{where}: unknown fields now accepted (additionalProperties)"))
     for name in sorted(old_fields.keys() - new_fields.keys()):
         found.append((True, f"field '{prefix}{name}' removed (or renamed)"))
     for name in sorted(new_fields.keys() - old_fields.keys()):
@@ -381,14 +412,24 @@ def _compare_value(
         return _compare_object(old, old_doc, new, new_doc, f"{path}.")
     found: list[tuple[bool, str]] = []
     old_type, new_type = _type_of(old, old_doc), _type_of(new, new_doc)
+    # msgspec writes a Literal as a bare `enum`: to or from its values' type is not a
+    # change of type but of the enum (dropped: looser; added: tighter).
+    if old_type == "enum" and "enum" not in new and new_type == _values_type(old["enum"]):
+        old_type = new_type
+    if new_type == "enum" and "enum" not in old and old_type == _values_type(new["enum"]):
+        new_type = old_type
     if old_type != new_type:
         return [(True, f"field '{path}' changed type {old_type} -> {new_type}")]
-    if "enum" in old or "enum" in new:
-        before, after = set(map(str, old.get("enum", ()))), set(map(str, new.get("enum", ())))
+    if "enum" in old and "enum" in new:
+        before, after = set(map(str, old["enum"])), set(map(str, new["enum"]))
         if before - after:
             found.append((True, f"field '{path}' enum narrowed (removed {sorted(before - after)})"))
         if after - before:
             found.append((False, f"field '{path}' enum widened (added {sorted(after - before)})"))
+    elif "enum" in old:  # any value of the type now: a loosening
+        found.append((False, f"field '{path}' enum dropped (any {old_type} now)"))
+    elif "enum" in new:
+        found.append((True, f"field '{path}' enum added ({sorted(map(str, new['enum']))})"))
     found += _compare_limits(old, new, path)
     # A snapshot written before patterns were published as ECMA-262 says `\\Z`.
     if ecma_pattern(old.get("pattern", "")) != ecma_pattern(new.get("pattern", "")):
@@ -414,6 +455,15 @@ def _compare_limits(old: Schema, new: Schema, path: str) -> list[tuple[bool, str
         verb = "tightened" if tighter else "loosened"
         found.append((tighter, f"field '{path}' {key} {verb} ({before} -> {after})"))
     return found
+
+
+def _values_type(values: list[Any]) -> str | None:
+    """The JSON Schema type all of an enum's values have, if one."""
+    if all(isinstance(value, str) for value in values):
+        return "string"
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        return "integer"
+    return None
 
 
 def _type_of(schema: Schema, document: Schema) -> str:
