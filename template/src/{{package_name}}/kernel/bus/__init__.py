@@ -6,7 +6,7 @@ Modules, one concept each:
   `register(cell)`, `start`/`close` (drain), `ready`, `dead_letters()`.
 - `envelope`: CloudEvents 1.0 attributes + traceparent + correlation id;
   binary content mode (`ce-` headers) on NATS.
-- `codec`: msgspec JSON, strict; used by every transport, memory included.
+- `codec`: msgspec JSON, strict but for fields a newer sender added; used by every transport.
 - `transport`: what a transport must do, and the `DeliveryPolicy` (retries,
   backoff, dead letters, concurrency, queue bounds) they all keep.
 - `memory`: the embedded default. `nats`: NATS JetStream (events) and

@@ -64,64 +64,100 @@ def decode(data: bytes, cls: type[S]) -> S:
     except msgspec.DecodeError as error:
         name = getattr(cls, "message_type", cls.__qualname__)
         if str(error).startswith(_UNKNOWN_FIELD):
-            return _decode_newer(data, cls, name)
+            return _decode_newer(data, cls, name, decoder, error)  # type: ignore[no-any-return]
         raise SerializationError(f"{name}: {error}") from None
 
 
 _UNKNOWN_FIELD = "Object contains unknown field"
 _told: set[tuple[str, str]] = set()  # (message type, field path) already logged
+_shapes: dict[type[Any], msgspec.inspect.Type] = {}
 
 
-def _decode_newer(data: bytes, cls: type[S], name: str) -> S:
-    """Decode a message that carries fields `cls` lacks: drop them, then check the rest.
+def _decode_newer(
+    data: bytes,
+    cls: type[Any],
+    name: str,
+    decoder: msgspec.json.Decoder[Any],
+    strict: msgspec.DecodeError,
+) -> Any:
+    """Decode a message that carries fields `cls` lacks: drop them, then decode the rest
+    with the same strict decoder, so what is kept means what it always meant.
 
-    The slow path (two passes), taken only when the fast strict decode met a field
-    it does not know; msgspec has no per-decoder switch for unknown fields.
+    The slow path (three passes), taken only when the fast strict decode met a field
+    it does not know: msgspec has no per-decoder switch for unknown fields.
     """
+    shape = _shapes.get(cls)
+    if shape is None:
+        shape = _shapes[cls] = msgspec.inspect.type_info(cls)
+    dropped: list[str] = []
     try:
-        dropped: list[str] = []
-        shape = msgspec.inspect.type_info(cls)
         known = _known_fields(msgspec.json.decode(data), shape, "", dropped)
-        message = msgspec.convert(known, cls)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        message = decoder.decode(_encoder.encode(known))
+    except msgspec.DecodeError as error:  # what is wrong once the unknown fields are gone
         raise SerializationError(f"{name}: {error}") from None
+    except (RecursionError, TypeError, ValueError, OverflowError):
+        raise SerializationError(f"{name}: {strict}") from None
     for field in dropped:
         if (name, field) not in _told and len(_told) < 1000:  # bounded, whatever arrives
             _told.add((name, field))
             logger.warning(
                 "%s: ignoring field %r this code does not know (sent by a newer version?)",
                 name,
-                field,
+                field[:100],
             )
     return message
 
 
 def _known_fields(value: Any, info: msgspec.inspect.Type, path: str, dropped: list[str]) -> Any:
     """`value` (decoded JSON) with the object keys `info`'s structs lack removed."""
+    if isinstance(info, msgspec.inspect.Metadata):  # Annotated[...]: the type inside
+        return _known_fields(value, info.type, path, dropped)
+    if isinstance(info, msgspec.inspect.UnionType):
+        member = _member_for(value, info)
+        return value if member is None else _known_fields(value, member, path, dropped)
     if isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
-        fields = {field.encode_name: field for field in info.fields}
+        fields = {field.encode_name: field.type for field in info.fields}
         known = {}
         for key, item in value.items():
-            field = fields.get(key)
-            if field is None:
-                dropped.append(f"{path}{key}")
+            if key == info.tag_field:
+                known[key] = item
+            elif key in fields:
+                known[key] = _known_fields(item, fields[key], f"{path}{key}.", dropped)
             else:
-                known[key] = _known_fields(item, field.type, f"{path}{key}.", dropped)
+                dropped.append(f"{path}{key}")
         return known
-    if isinstance(info, msgspec.inspect.UnionType):
-        structs = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
-        if len(structs) == 1:  # Optional[Struct]; a tagged union is left to convert
-            return _known_fields(value, structs[0], path, dropped)
-        return value
-    if isinstance(value, list) and hasattr(info, "item_type"):
+    if isinstance(value, list):
         inside = f"{path.removesuffix('.')}[]."
-        return [_known_fields(item, info.item_type, inside, dropped) for item in value]
+        if isinstance(info, msgspec.inspect.TupleType):
+            pairs = zip(value, info.item_types, strict=False)
+            return [_known_fields(item, kind, inside, dropped) for item, kind in pairs]
+        item_type = getattr(info, "item_type", None)
+        if item_type is not None:
+            return [_known_fields(item, item_type, inside, dropped) for item in value]
     if isinstance(value, dict) and isinstance(info, msgspec.inspect.DictType):
         return {
             key: _known_fields(item, info.value_type, f"{path}{key}.", dropped)
             for key, item in value.items()
         }
     return value
+
+
+def _member_for(value: Any, union: msgspec.inspect.UnionType) -> msgspec.inspect.Type | None:
+    """The one member of a union a JSON value can be, by its kind (and a struct's tag)."""
+    inspect = msgspec.inspect
+    members = [t.type if isinstance(t, inspect.Metadata) else t for t in union.types]
+    candidates: list[inspect.Type] = []
+    if isinstance(value, dict):
+        structs = [t for t in members if isinstance(t, inspect.StructType)]
+        candidates += [t for t in structs if t.tag_field and value.get(t.tag_field) == t.tag]
+        if not candidates:
+            kinds = (inspect.StructType, inspect.DictType)
+            candidates += [t for t in members if isinstance(t, kinds)]
+    elif isinstance(value, list):
+        candidates += [
+            t for t in members if isinstance(t, inspect.TupleType) or hasattr(t, "item_type")
+        ]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def error_body(error: BusError) -> bytes:

@@ -878,18 +878,24 @@ class NatsTransport:
         """
         reason = str(error).strip() or type(error).__name__
         shape = puller.shape
-        if shape is not None and isinstance(
-            error, nats.js.errors.ServiceUnavailableError | nats.js.errors.NotFoundError
-        ):
+        unavailable = nats.js.errors.ServiceUnavailableError | nats.js.errors.NotFoundError
+        if shape is not None and isinstance(error, unavailable):
+            if puller.failing is not None and PROVISION_HINT in puller.failing:
+                return  # known gone: the pulls go on failing alike, nothing new to ask
+            missing = None
             with contextlib.suppress(Exception):  # no answer: keep the fetch's reason
                 missing = await self._missing_consumer(shape)
-                if missing and self.provision == "auto":
+            if missing is not None:
+                reason = f"{missing}: {PROVISION_HINT}"
+            if missing is not None and self.provision == "auto":
+                try:
                     await apply_plan(self._jetstream(), self.plan)
                     await _apply_consumer(self._jetstream(), shape)
+                except Exception as refused:  # no rights, say: the operator must provision
+                    reason += f' (provision = "auto" could not: {refused})'
+                else:
                     logger.warning("nats: %s; provisioned again (provision = auto)", missing)
                     return
-                if missing:
-                    reason = f"{missing}: {PROVISION_HINT}"
         if reason != puller.failing:
             logger.warning("nats: fetching %s fails: %s", puller.message_type, reason)
         puller.failing = reason

@@ -341,7 +341,7 @@ def nats_url_problem(url: str) -> str | None:
             return f"{shown}: the port is not a number from 1 to 65535"
         if not parts.hostname:
             return f"{shown}: no host"
-        if parts.path or parts.query or parts.fragment:
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
             return f"{shown}: expected host:port and nothing after it"
     return None
 

@@ -382,8 +382,10 @@ def _compare_object(
     old_required = set(old.get("required", ()))
     new_required = set(new.get("required", ()))
     where = prefix.removesuffix(".") or "the message"
-    if old.get("additionalProperties", True) is not new.get("additionalProperties", True):
-        if new.get("additionalProperties", True) is False:  # a sender's extra field now refused
+    # A struct's `false` or absent; a dict field's is its values' schema (compared there).
+    before, after = old.get("additionalProperties", True), new.get("additionalProperties", True)
+    if isinstance(before, bool) and isinstance(after, bool) and before is not after:
+        if after is False:  # a sender's extra field now refused
             found.append((True, f"{where}: unknown fields now refused (additionalProperties)"))
         else:
             found.append((False, f"{where}: unknown fields now accepted (additionalProperties)"))

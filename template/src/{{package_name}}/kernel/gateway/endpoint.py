@@ -145,6 +145,10 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
     return endpoint
 
 
+# UTF-8 and its subset ASCII (which some clients name): what the body is decoded as.
+UTF8_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
 def _check_content_headers(request: Request) -> None:
     """One Content-Type, JSON in UTF-8, no Content-Encoding: what the body is decoded
     as. A second Content-Type or an unread coding would let a proxy in front and the
@@ -159,11 +163,12 @@ def _check_content_headers(request: Request) -> None:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
         charset = value.strip().strip('"').lower()
-        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+        if name.strip().lower() == "charset" and charset not in UTF8_CHARSETS:
             raise Problem(415, f"content-type: JSON is read as utf-8, got charset {charset!r}")
-    coding = request.headers.get("content-encoding", "identity").strip().lower()
-    if coding != "identity":
-        raise Problem(415, f"content-encoding: send the body uncompressed, got {coding[:40]!r}")
+    for coding in request.headers.getlist("content-encoding"):
+        if coding.strip().lower() != "identity":
+            shown = coding.strip()[:40]
+            raise Problem(415, f"content-encoding: send the body uncompressed, got {shown!r}")
 
 
 def _traceparent(request: Request) -> str:

@@ -26,7 +26,6 @@ like every other refusal, hence hand-written.
 
 import base64
 import hashlib
-import ipaddress
 import logging
 import os
 import re
@@ -102,8 +101,8 @@ class Front:
     ) -> None:
         self.app = app
         # With trusted proxies, the client is what their X-Forwarded-For says (uvicorn
-        # puts it in the scope, whatever it is): anything but an address is refused,
-        # or it would become the audit line's client and the address rate limit's key.
+        # puts it in the scope, whatever it is): quotes, spaces or a long text are
+        # refused, or they would become the audit line's client and a rate-limit key.
         self.forwarded = forwarded
         allowed = tuple(allowed_hosts)
         self.any_host = "*" in allowed
@@ -190,8 +189,8 @@ class Front:
         if header_bytes > self.max_header:
             detail = f"headers: {header_bytes} bytes, at most {self.max_header} accepted"
             return Problem(431, detail)
-        if self.forwarded and not _is_address(scope.get("client")):
-            return Problem(400, "x-forwarded-for: expected the client's IP address")
+        if self.forwarded and not _is_plain_client(scope.get("client")):
+            return Problem(400, "x-forwarded-for: expected the client's address or a token")
         return None
 
     def _bounded(self, receive: Receive, declared: bytes) -> Receive:
@@ -230,12 +229,13 @@ def _coding_refusal(codings: bytes) -> Problem | None:
     return Problem(501, f"transfer-encoding: only chunked is understood, got {shown!r}")
 
 
-def _is_address(client: tuple[str, int] | None) -> bool:
-    try:
-        ipaddress.ip_address(client[0] if client else "")
-    except ValueError:
-        return False
-    return True
+# What a proxy may say of a client: an address, or a token such as `unknown` (Squid
+# without forwarded_for) or RFC 7239's obfuscated `_hidden`; never quotes or spaces.
+PLAIN_CLIENT = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
+
+
+def _is_plain_client(client: tuple[str, int] | None) -> bool:
+    return client is not None and PLAIN_CLIENT.fullmatch(client[0]) is not None
 
 
 def unexpected_failure(scope: Scope) -> Problem:

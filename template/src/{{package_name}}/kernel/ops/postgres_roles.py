@@ -31,7 +31,7 @@ def role_of(package: str, cell: str) -> str:
     role = f"{package}_{cell}"
     if len(role.encode()) > MAX_NAME_BYTES:
         raise RoleNameError(
-            f"cells.{cell}: its PostgreSQL role {role!r} has {len(role.encode())} characters "
+            f"cells.{cell}: its PostgreSQL role {role!r} has {len(role.encode())} bytes "
             f"and PostgreSQL keeps {MAX_NAME_BYTES}, so another cell's role could be the same "
             f"one; give the cell a name of at most {MAX_NAME_BYTES - len(package) - 1} characters"
         )

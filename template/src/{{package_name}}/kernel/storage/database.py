@@ -110,8 +110,8 @@ class CellDatabase:
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError, ValueError, TypeError) as error:
-            # ValueError, TypeError: a query value asyncpg refuses (command_timeout=abc).
+        except (SQLAlchemyError, OSError, ValueError) as error:
+            # ValueError: a query value asyncpg refuses (command_timeout=abc).
             raise StorageError(
                 f"cells.{self.cell}: cannot reach its database {self.describe()}: "
                 f"{_one_line(error)}"
@@ -180,7 +180,7 @@ def _asyncpg_query_keys() -> frozenset[str]:
 
 def _redacted(url: str) -> str:
     """`url` without its password, when it has the shape of one."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)  # to the last @: any password
 
 
 def open_database(cell: str, url: str) -> CellDatabase:

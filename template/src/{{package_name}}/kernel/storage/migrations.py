@@ -181,7 +181,7 @@ async def _current(database: CellDatabase, history: History) -> tuple[str, ...]:
     try:
         async with database.engine.connect() as connection:
             return await connection.run_sync(_heads, database, history)
-    except (SQLAlchemyError, OSError, ValueError, TypeError) as error:  # as check_reachable
+    except (SQLAlchemyError, OSError, ValueError) as error:  # as check_reachable
         raise StorageError(
             f"cells.{database.cell}: cannot read its migration state from "
             f"{database.describe()}: {_one_line(error)}"
