@@ -117,9 +117,16 @@ def test_a_package_renamed_at_the_prompt_is_refused_after_the_update_with_the_un
     )
     answers.write_text("_commit: 2.0.0\npackage_name: shop\nexample_cells: true\n")
     assert after().returncode == 0  # example cells added at the prompt: fine
-    subprocess.run(["git", *identity, "-C", str(tmp_path), "commit", "-qam", "y"], check=True)
+    app = tmp_path / "src" / "shop" / "app.py"
+    app.parent.mkdir(parents=True)
+    app.write_text("CELLS = (orders.cell, billing.cell)\n")  # the owner uses an example
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "commit", "-qm", "y"], check=True)
     answers.write_text("_commit: 3.0.0\npackage_name: shop\nexample_cells: false\n")
     dropped = after()
     assert dropped.returncode == 1
     assert dropped.stderr.startswith("example_cells: an update cannot remove the example cells")
     assert dropped.stderr.strip().endswith("`git reset --hard && git clean -fd`")
+    app.write_text("CELLS = (billing.cell,)\n")
+    subprocess.run(["git", *identity, "-C", str(tmp_path), "commit", "-qam", "z"], check=True)
+    assert after().returncode == 0  # removed by hand first: the answer is recorded

@@ -4,10 +4,12 @@
   delete the old package's template files: the owner's edits to them would be
   lost without a conflict, and the owner's own cells would stay behind under
   the old name, importing a package that no longer exists.
-- `example_cells` from true to false: Copier would delete the example cells
-  but leave them in topology.toml (which it never overwrites), so nothing
-  starts, and it would delete files the owner's own cells still need
-  (contracts/asyncapi.json, deploy/postgres/roles.sql).
+- `example_cells` from true to false while app.py or topology.toml still use them:
+  Copier would delete them but leave them in topology.toml (which it never
+  overwrites), so nothing starts, and it would delete files the owner's own
+  cells still need (contracts/asyncapi.json, deploy/postgres/roles.sql). Once
+  the owner has removed them by hand and committed, the same update records
+  the answer, so they do not come back.
 
 Both are done by hand instead (or the project rendered afresh with `copier copy`).
 Two stages, because Copier knows the new answers only after it has asked them:
@@ -53,14 +55,33 @@ def current_answers(answers: str) -> str:
 
 def committed_answers(answers: str) -> str:
     """The answers file as last committed ("" when git cannot tell)."""
-    shown = subprocess.run(
-        ["git", "show", f"HEAD:./{answers}"], capture_output=True, text=True, check=False
-    )
-    return shown.stdout if shown.returncode == 0 else ""
+    return committed_text(answers)
 
 
 def is_false(value: object) -> bool:
     return value is False or (isinstance(value, str) and value.strip().lower() in FALSE)
+
+
+EXAMPLE_CELLS = ("orders", "payments", "calculator")
+
+
+def examples_in_use(package: object) -> bool:
+    """Whether the last commit's app.py or topology.toml still names an example cell."""
+    if not isinstance(package, str):
+        return False
+    app = committed_text(f"src/{package}/app.py")
+    topology = committed_text("topology.toml")
+    return any(
+        f"{cell}.cell" in app or f"[cells.{cell}" in topology for cell in EXAMPLE_CELLS
+    )
+
+
+def committed_text(path: str) -> str:
+    """A file as last committed ("" when git cannot tell)."""
+    shown = subprocess.run(
+        ["git", "show", f"HEAD:./{path}"], capture_output=True, text=True, check=False
+    )
+    return shown.stdout if shown.returncode == 0 else ""
 
 
 def refusal(old: dict[str, Any], new: dict[str, Any]) -> str | None:
@@ -72,13 +93,18 @@ def refusal(old: dict[str, Any], new: dict[str, Any]) -> str | None:
             f"the owner's code under src/{before}/ would be left behind; rename it by hand, "
             "or `copier copy` anew"
         )
-    if old.get("example_cells") is True and is_false(new.get("example_cells")):
+    package = old.get("package_name")
+    if (
+        old.get("example_cells") is True
+        and is_false(new.get("example_cells"))
+        and examples_in_use(package)
+    ):
         return (
             "example_cells: an update cannot remove the example cells: topology.toml would "
             "still name them and files your own cells use would go; delete "
-            f"src/{old.get('package_name', '<package>')}/cells/{{orders,payments,calculator}} "
-            "and their lines in app.py and "
-            "topology.toml by hand, then run `contracts export` and `topology deploy`"
+            f"src/{package}/cells/{{orders,payments,calculator}} and their lines in app.py "
+            "and topology.toml by hand, run `contracts export` and `topology deploy`, "
+            "commit, then run this update again"
         )
     return None
 
