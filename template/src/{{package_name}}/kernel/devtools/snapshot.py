@@ -16,6 +16,12 @@ A consumer written against the old schema keeps working after a compatible
 change and may fail after a breaking one; publish breaking changes as a new
 version (`orders.PlaceOrder.v2`) instead.
 
+"Compatible" is judged for the code that reads the new schema, reading what
+senders on the old code send (as Confluent's default, backward). A new optional
+field is safe both ways, because the bus drops fields a reader does not know.
+A widened enum or a loosened limit is not: an event consumer still on the old
+code refuses the new values, so deploy consumers before producers.
+
 A cell declared `draft=True` has not released its messages yet (`cell new`
 starts every cell so): their snapshot files carry `"x-monocell-draft": true`,
 and a change to a message whose *snapshot* is a draft is reported as `draft`,
