@@ -128,6 +128,8 @@ def test_combination_renders_what_was_asked(copie: Any, combination: str) -> Non
         newer = [v for v in ("3.11", "3.12", "3.13") if v > str(expected["python_min"])]
         tested = jobs["tests"]["strategy"]["matrix"]["python"] if "tests" in jobs else []
         assert tested == newer
+        readme = (project / "README.md").read_text()
+        assert ("tests again on the newer Pythons" in readme) == bool(newer)  # as CI does
         assert (project / ".github" / "dependabot.yml").is_file()
         assert (workflows / "template-update.yml").is_file()
 

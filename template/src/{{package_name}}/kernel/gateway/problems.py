@@ -12,6 +12,14 @@ import msgspec
 from starlette.responses import Response
 
 MEDIA_TYPE = "application/problem+json"
+# RFC 9110's names, fixed here: `HTTPStatus.phrase` changed in Python 3.13 ("Unprocessable
+# Entity" became "Unprocessable Content"), and one service must answer alike everywhere.
+TITLES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
 
 
 class ProblemBody(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -49,7 +57,7 @@ _encoder = msgspec.json.Encoder()
 def problem_body(problem: Problem, request_id: str = "") -> ProblemBody:
     """The problem document for a problem."""
     return ProblemBody(
-        title=HTTPStatus(problem.status).phrase,
+        title=TITLES.get(problem.status) or HTTPStatus(problem.status).phrase,
         status=problem.status,
         detail=problem.detail,
         request_id=request_id,
