@@ -109,8 +109,12 @@ def downgrade(
     settings, chosen = _chosen(topology, [cell])
 
     async def undo(database: CellDatabase, storage: Storage) -> str:
-        await migrations.downgrade(database, storage, revision)
-        return f"{database.cell}: at {revision}"
+        # To base, the cell's data goes: its outbox, inbox and idempotency keys too, or a
+        # replayed key would answer with an order that no longer exists.
+        everything = revision == "base"
+        await migrations.downgrade(database, storage, revision, kernel_too=everything)
+        kernel = " (with its outbox, inbox and idempotency keys)" if everything else ""
+        return f"{database.cell}: at {revision}{kernel}"
 
     for line in _each(settings, chosen, undo):
         typer.echo(line)

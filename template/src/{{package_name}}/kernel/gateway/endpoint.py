@@ -119,8 +119,8 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         _check_content_headers(request)
         try:
             body = await request.body()
-        except BodyTooLargeError as error:
-            raise Problem(413, str(error)) from None
+        except BodyTooLargeError as error:  # close: else the server reads the rest for nothing
+            raise Problem(413, str(error), headers={"Connection": "close"}) from None
         except ClientDisconnect:  # gone, or cut off by the read timeout: nobody to answer
             raise Problem(408, "body: the client did not send it all") from None
         command = _decode(decoder, body, route.command)
