@@ -3,6 +3,7 @@
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -100,9 +101,23 @@ def serve(
     os.environ.update(overrides)
     if metrics_port is not None:
         serve_metrics(metrics_port)
-    uvicorn.run(
-        APP_FACTORY, factory=True, **uvicorn_options(settings, service.topology.bus.drain_timeout)
-    )
+    # uvicorn drains on SIGTERM/SIGINT, then raises the signal again for the handler it
+    # found: with Python's defaults a clean drain would end as 143 (or a KeyboardInterrupt).
+    # A clean shutdown exits 0, as `worker` does.
+    found = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            **uvicorn_options(settings, service.topology.bus.drain_timeout),
+        )
+    finally:
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def listen_problem(host: str, port: int, host_origin: str, port_origin: str) -> str | None:
