@@ -46,6 +46,10 @@ def test_compose_file_matches_the_compose_spec(project: Path) -> None:
     assert services["gateway-migrate"]["volumes"] == ["gateway-data:/app/data"]
     assert "gateway-data" in compose_file["volumes"]
     assert all("restart" in service for service in services.values())
+    # The gateway's secrets come from the environment (empty: topology.toml's value).
+    for variable in ("API_KEYS", "JWT_KEY", "ALLOWED_HOSTS"):
+        name = f"MY_SERVICE_GATEWAY_{variable}"
+        assert services["gateway"]["environment"][name] == f"${{{name}:-}}"
     assert "-sd" in services["nats"]["command"]
 
 
@@ -78,6 +82,27 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
     assert pod["initContainers"][0]["args"] == ["db", "upgrade", "orders", "payments"]
     assert pod["securityContext"]["fsGroup"] == 10001  # the volume is the app user's
     assert gateway["spec"]["strategy"] == {"type": "Recreate"}  # one writer per SQLite file
+    container = pod["containers"][0]
+    from_secret = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container["env"]
+        if "valueFrom" in item and item["name"].startswith("MY_SERVICE_GATEWAY_")
+    }
+    assert from_secret == {
+        f"MY_SERVICE_GATEWAY_{key.upper()}": {
+            "name": "my-service-gateway",
+            "key": key,
+            "optional": True,
+        }
+        for key in ("api_keys", "jwt_key", "allowed_hosts")
+    }
+    # The kubelet would send the pod's IP as Host, which the allowlist refuses.
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert container[probe]["httpGet"] == {
+            "path": path,
+            "port": 8000,
+            "httpHeaders": [{"name": "Host", "value": "localhost"}],
+        }
 
 
 def test_dockerfile_runs_as_an_unprivileged_user_without_build_tools(project: Path) -> None:

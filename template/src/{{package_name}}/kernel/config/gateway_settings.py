@@ -32,6 +32,7 @@ Every key can be overridden from the environment: `<PKG>_GATEWAY_<KEY>` for the
 table's keys and `<PKG>_GATEWAY_JWT_<KEY>` for the jwt table (PKG = the package
 name in upper case). Text values are taken as they are; lists, numbers and
 tables are JSON (`<PKG>_GATEWAY_API_KEYS='[{"id": "ci", "hash": "sha256:..."}]'`).
+An empty variable counts as unset (the deployment files pass them through so).
 Secrets (the JWT key) belong in the environment, not in the file. A
 `<PKG>_GATEWAY_*` variable that names no key is refused, as a misspelt key is.
 
@@ -296,9 +297,9 @@ def _overrides(
     found: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
         name = prefix + field.name.upper()
-        if field.name in exclude or name not in environ:
+        value = environ.get(name, "")
+        if field.name in exclude or not value:  # empty counts as unset: compose's ${VAR:-}
             continue
-        value = environ[name]
         if _is_text(field.type):
             found[field.name] = value
             continue

@@ -124,6 +124,25 @@ def _compose_migrate(name: str, package: str, storing: Sequence[str], context: s
     ]
 
 
+def gateway_variables(package: str) -> list[tuple[str, str]]:
+    """The gateway settings a deployment passes from its secrets: (key, variable).
+
+    The API keys' hashes and the JWT key are secrets (not for topology.toml, which
+    the image holds); the allowed hosts depend on where the service is reached.
+    """
+    prefix = f"{package.upper()}_GATEWAY_"
+    return [
+        ("api_keys", f"{prefix}API_KEYS"),
+        ("jwt_key", f"{prefix}JWT_KEY"),
+        ("allowed_hosts", f"{prefix}ALLOWED_HOSTS"),
+    ]
+
+
+def _compose_gateway_env(package: str) -> list[str]:
+    # Unset (empty) keeps topology.toml's [gateway] value.
+    return [f'      {var}: "${{{var}:-}}"\n' for _, var in gateway_variables(package)]
+
+
 def _compose_tls_env(package: str, tls: DeployTls | None) -> list[str]:
     if tls is None:
         return []
@@ -217,6 +236,7 @@ def compose(
             f'      {prefix}_BUS_URL: "{_bus_url(package, account, "nats", tls)}"\n',
             *_compose_tls_env(package, tls),
             *_compose_storage_env(package, storing),
+            *(_compose_gateway_env(package) if name == "gateway" else []),
             "    depends_on:\n",
             "      nats: {condition: service_healthy}\n",
             "      provision: {condition: service_completed_successfully}\n",
@@ -287,6 +307,34 @@ def _k8s_migrate(package: str, project: str, storing: Sequence[str]) -> str:
 
 def _k8s_gateway_port() -> str:
     return f"          ports: [{{containerPort: {GATEWAY_PORT}}}]\n"
+
+
+def _k8s_gateway_note(project: str) -> str:
+    return (
+        f"# Gateway settings from the Secret {project}-gateway, each key optional:\n"
+        + "#   api_keys (JSON, from `gateway hash-key`), jwt_key, allowed_hosts (JSON: the\n"
+        + "#   names clients reach it by; keep localhost, the probes send it).\n"
+    )
+
+
+def _k8s_gateway_env(package: str, project: str) -> str:
+    # Optional: without the Secret's key, topology.toml's [gateway] value applies.
+    return "".join(
+        f"            - name: {variable}\n"
+        + "              valueFrom:\n"
+        + f"                secretKeyRef: {{name: {project}-gateway, key: {key}, optional: true}}\n"
+        for key, variable in gateway_variables(package)
+    )
+
+
+def _k8s_gateway_probes() -> str:
+    """Readiness from /readyz, liveness from /healthz; the kubelet would send the pod's
+    IP as Host, which the gateway refuses, so the probes say `localhost`."""
+    probe = f"port: {GATEWAY_PORT}, httpHeaders: [{{name: Host, value: localhost}}]"
+    return (
+        f"          readinessProbe: {{httpGet: {{path: /readyz, {probe}}}, periodSeconds: 5}}\n"
+        + f"          livenessProbe: {{httpGet: {{path: /healthz, {probe}}}, periodSeconds: 10}}\n"
+    )
 
 
 def _k8s_tls_env(package: str, tls: DeployTls | None) -> str:
@@ -430,6 +478,7 @@ def kubernetes(
         claim = f"{project}-{name}-data"
         manifest = (
             HEADER
+            + (_k8s_gateway_note(project) if name == "gateway" else "")
             + (
                 f"# Cells keeping data: {', '.join(storing)}. SQLite files on the volume {claim};\n"
                 + "# for PostgreSQL, one URL per cell in the Secret "
@@ -460,8 +509,9 @@ def kubernetes(
             + f'"{scheme}://{account.user}:$({account.password_variable(package)})@nats:4222"\n'
             + _k8s_tls_env(package, tls)
             + _k8s_storage_env(package, project, storing)
+            + (_k8s_gateway_env(package, project) if name == "gateway" else "")
             + _k8s_mounts(storing=bool(storing), tls=tls, scratch=True)
-            + (_k8s_gateway_port() if name == "gateway" else "")
+            + (_k8s_gateway_port() + _k8s_gateway_probes() if name == "gateway" else "")
         )
         volumes = (
             (
