@@ -68,6 +68,10 @@ class TokenVerifier:
             raise TokenError("the token is signed with an algorithm not accepted here") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise TokenError("the token is malformed or its signature does not match") from None
+        for name in ("exp", "nbf", "iat"):  # PyJWT takes "1796..." as a number too
+            value = claims.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TokenError(f"the token's {name!r} claim is not a NumericDate (RFC 7519)")
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             # An empty subject would make every such token one shared caller.
