@@ -304,6 +304,7 @@ def test_an_update_that_drops_the_example_cells_is_refused_before_it_writes(
     result = update(project, "2.0.0", "example_cells=false", expect=1)
     assert "example_cells: an update cannot remove the example cells: " in result.stderr
     assert "src/my_service/cells/{orders,payments,calculator}" in result.stderr
+    assert "`topology diagram`" in result.stderr
     assert tree(project) == before
 
 

@@ -103,8 +103,9 @@ def refusal(old: dict[str, Any], new: dict[str, Any]) -> str | None:
             "example_cells: an update cannot remove the example cells: topology.toml would "
             "still name them and files your own cells use would go; delete "
             f"src/{package}/cells/{{orders,payments,calculator}} and their lines in app.py "
-            "and topology.toml by hand, run `contracts export` and `topology deploy`, "
-            "commit, then run this update again"
+            "and topology.toml by hand, run `contracts export`, `topology deploy` and "
+            "`topology diagram`, commit, then run this update again (and those three "
+            "once more after it: it removes files only the example cells had)"
         )
     return None
 
