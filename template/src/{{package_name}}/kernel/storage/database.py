@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ..config.topology import redact_url
 from ..core.errors import UnavailableError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -128,7 +128,7 @@ def parse_url(cell: str, url: str) -> URL:
     except (ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
         why = " (its port is not a number)" if isinstance(error, ValueError) else ""
         raise StorageError(
-            f"cells.{cell}: storage URL is not a database URL{why}: {_redacted(url)[:80]!r}"
+            f"cells.{cell}: storage URL is not a database URL{why}: {redact_url(url)[:80]!r}"
         ) from None
     if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise StorageError(
@@ -176,11 +176,6 @@ def _asyncpg_query_keys() -> frozenset[str]:
     return frozenset(parameters - taken - {"connection_class", "record_class"}) | {
         "prepared_statement_cache_size"
     }
-
-
-def _redacted(url: str) -> str:
-    """`url` without its password, when it has the shape of one."""
-    return re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)  # to the last @: any password
 
 
 def open_database(cell: str, url: str) -> CellDatabase:

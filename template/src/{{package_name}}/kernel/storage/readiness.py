@@ -7,37 +7,13 @@ follows the database without connecting itself (a probe that connects would
 hang for the driver's timeout while the database is down).
 """
 
-import weakref
-from collections.abc import Awaitable, Callable
-
+from ..core.readiness import Watched
 from .database import CellDatabase
 
-_open: "weakref.WeakSet[CellDatabase]" = weakref.WeakSet()
-
-
-def track(database: CellDatabase) -> None:
-    """Count `database` in the readiness check until `untrack`."""
-    _open.add(database)
-
-
-def untrack(database: CellDatabase) -> None:
-    _open.discard(database)
-
-
-def storage_problems() -> list[str]:
-    """Why databases cannot be reached; empty when they all can."""
-    return [
-        database.problem
-        for database in sorted(_open, key=lambda database: database.cell)
-        if database.problem is not None
-    ]
-
-
-def storage_ready(bus: object = None) -> Callable[[], Awaitable[str | None]]:
-    """The `/readyz` check: None while every cell's database answers, else the reason."""
-
-    async def check() -> str | None:
-        problems = storage_problems()
-        return "; ".join(problems) if problems else None
-
-    return check
+_databases: Watched[CellDatabase] = Watched(
+    problem_of=lambda database: database.problem, name_of=lambda database: database.cell
+)
+track = _databases.track
+untrack = _databases.untrack
+storage_problems = _databases.problems
+storage_ready = _databases.ready
