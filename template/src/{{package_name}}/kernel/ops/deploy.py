@@ -130,12 +130,9 @@ def gateway_variables(package: str) -> list[tuple[str, str]]:
     The API keys' hashes and the JWT key are secrets (not for topology.toml, which
     the image holds); the allowed hosts depend on where the service is reached.
     """
-    prefix = f"{package.upper()}_GATEWAY_"
-    return [
-        ("api_keys", f"{prefix}API_KEYS"),
-        ("jwt_key", f"{prefix}JWT_KEY"),
-        ("allowed_hosts", f"{prefix}ALLOWED_HOSTS"),
-    ]
+    # Named as gateway_settings reads them: <PKG>_GATEWAY_<KEY>, the jwt table's under JWT_.
+    keys = ("api_keys", "jwt_key", "allowed_hosts")
+    return [(key, f"{package.upper()}_GATEWAY_{key.upper()}") for key in keys]
 
 
 def _compose_gateway_env(package: str) -> list[str]:
