@@ -8,7 +8,8 @@ Modules, one concept each:
 - `frames`: what the parent and a worker say over the pipes (msgspec, framed).
 - `linux`, `landlock`, `seccomp`: the system calls, by number, through ctypes.
 - `layers`: the layers a worker applies to itself and the level they reach.
-- `worker`: the child's entry point. `pool`: the parent side.
+- `worker`: the child's entry point. `pool`: the parent side. `zygote`: the
+  pre-imported process a pool forks its reused workers from.
 - `probe`: starts a real restricted child and reports the level (`sandbox probe`).
 - `placement`: registers a sandboxed cell's proxies on the bus.
 - `readiness`: the check `/readyz` runs.

@@ -109,12 +109,17 @@ def _attempt(name: str, apply: Callable[[], str]) -> Layer:
         return Layer(name, "failed", f"{type(error).__name__}: {error}")
 
 
-def _process(parent_pid: int) -> str:
-    if os.getpgid(0) != os.getpid():
-        os.setpgid(0, 0)
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent exits (and exit now if it already has)."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
+
+
+def _process(parent_pid: int) -> str:
+    if os.getpgid(0) != os.getpid():
+        os.setpgid(0, 0)
+    die_with_parent(parent_pid)
     return "own process group, killed with the parent"
 
 

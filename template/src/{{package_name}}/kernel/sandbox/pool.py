@@ -6,6 +6,8 @@
     outcome = await pool.call("command", "calculator.Evaluate.v1", data, correlation_id)
     await pool.close()
 
+Reused workers are forked from the pool's zygote (see `zygote`), which
+imported their modules once; fresh ones are exec'd (see `_start_process`).
 Each call takes an idle worker (so at most `pool_size` calls run at once) and
 must finish within `policy.timeout`; past it, or when the caller gives up, the
 worker's whole process group is killed. A worker that died, was killed, or
@@ -63,9 +65,13 @@ from .frames import (
     unpack,
 )
 from .uids import NOBODY, pool_uid, release
+from .zygote import ForkedProcess, Zygote
 
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
+# Storage (SQLAlchemy: most of the start of a worker whose cell has it) is
+# imported only by the zygotes of cells with storage.
+STORAGE_MODULE = f"{__package__.rpartition('.')[0]}.storage"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
 # What a worker's outcome may carry, checked in the parent (see `_as_error`).
 MAX_EVENTS_PER_CALL = 1000
@@ -79,6 +85,9 @@ REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reape
 IDLE_CPU_ALLOWANCE = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 logger = logging.getLogger(__name__)
+
+# A worker's process: forked by the pool's zygote, or exec'd (see `_start_process`).
+WorkerProcess = ForkedProcess | asyncio.subprocess.Process
 
 # Sends a handler's command for it and answers; see `frames.Send`.
 Sender = Callable[[Send], Awaitable[Answer]]
@@ -118,7 +127,7 @@ def cpu_seconds(stat: int) -> float:
 class Worker:
     """One restricted child process and its pipes."""
 
-    process: asyncio.subprocess.Process
+    process: WorkerProcess
     scratch: Path
     hello: Hello | None = None
     calls: int = 0
@@ -162,15 +171,17 @@ class Worker:
                     with contextlib.suppress(OSError):
                         await self._discard_output()
                     await self.process.wait()
-            except TimeoutError:  # its pipe is held open elsewhere; the child watcher reaps it
+            except TimeoutError:  # its pipe is held open elsewhere; it is reaped later
                 logger.error("sandbox: worker %d did not close its pipe after SIGKILL", self.pid)
+        if isinstance(self.process, ForkedProcess):  # an exec'd one's close when it is reaped
+            self.process.close_pipes()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def signal_kill(self) -> None:
         """SIGKILL the worker's group at once; `kill` reaps it."""
         if self.process.returncode is None:
             # os.kill, not Process.kill: that polls, and reaping here would steal the
-            # exit status from asyncio's child watcher.
+            # exit status from asyncio's child watcher (or the zygote's, see `zygote`).
             for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
                 with contextlib.suppress(ProcessLookupError):
                     kill(self.process.pid, signal.SIGKILL)
@@ -210,6 +221,8 @@ class SandboxPool:
     _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
+    _zygote: Zygote | None = None  # forks the workers (see `zygote`); started on demand
+    _zygote_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
 
     @property
@@ -341,11 +354,20 @@ class SandboxPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(worker.kill() for worker in list(self._workers)))
         self._workers.clear()
+        if self._zygote is not None:
+            await self._zygote.close()
         release(self._uid)
 
     @property
     def live_workers(self) -> int:
         return len(self._workers)
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The pid of the process the workers are forked from (see `zygote`), once started."""
+        if self._zygote is None or self._zygote.process is None:
+            return None
+        return self._zygote.process.pid
 
     @property
     def idle_workers(self) -> int:
@@ -368,7 +390,7 @@ class SandboxPool:
             target=self.target,
             policy=self.policy,
             scratch=str(scratch),
-            parent_pid=os.getpid(),
+            parent_pid=os.getpid(),  # the zygote puts its own in the Setups it forks
             read_only=allowlist([*self.import_paths, *self.policy.read_paths]),
             import_paths=self.import_paths,
             database=self.database,
@@ -377,24 +399,15 @@ class SandboxPool:
             uid=self._uid,
         )
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-m",
-                WORKER_MODULE,
-                msgspec.json.encode(setup).decode(),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                env={},
-                cwd=str(scratch),
-                start_new_session=True,  # its own group to kill (uvloop has no process_group)
-            )
+            process = await self._start_process(setup, scratch)
         except OSError as error:  # no process at all (EAGAIN, ENOMEM, ...): no scratch left
             shutil.rmtree(scratch, ignore_errors=True)
-            reason = error.strerror or type(error).__name__
+            reason = error.strerror or str(error) or type(error).__name__
             message = f"sandbox {self.name}: cannot start a worker: {reason}"
             raise SandboxRefusedError(message) from None
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         worker = Worker(process, scratch)
         self._workers.add(worker)
         try:
@@ -418,6 +431,35 @@ class SandboxPool:
             message = refusal(self.name, hello.level, hello.layers, self.policy.min_level)
             raise SandboxRefusedError(message)
         return worker
+
+    async def _start_process(self, setup: Setup, scratch: Path) -> WorkerProcess:
+        """A worker forked by the zygote, or, with fresh workers, exec'd of its own.
+
+        Forked workers share the zygote's memory layout and hash seed (address
+        randomisation happens at exec): an address one worker leaks holds in the
+        next. A reused worker serves many calls in one layout, so a leak in one
+        call and an exploit in a later one already meet within its life; fresh
+        workers exist to keep calls apart, and keep an exec each.
+        """
+        if not self.fresh_workers:
+            return await (await self._started_zygote()).fork(setup)
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-m", WORKER_MODULE, msgspec.json.encode(setup).decode(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env={}, cwd=str(scratch),
+            start_new_session=True,  # its own group to kill (uvloop has no process_group)
+        )  # fmt: skip
+
+    async def _started_zygote(self) -> Zygote:
+        """The pool's zygote, started anew when there is none or it died."""
+        async with self._zygote_lock:
+            if self._zygote is None or not self._zygote.alive:
+                if self._zygote is not None:
+                    await self._zygote.close()
+                modules = [WORKER_MODULE, *([STORAGE_MODULE] if self.database else [])]
+                self._zygote = Zygote(modules)
+                await self._zygote.start(within=START_TIMEOUT)
+            return self._zygote
 
     def _ran_between_calls(self, worker: Worker) -> bool:
         """Retire a worker that used CPU while it had no call (a thread a handler left

@@ -1,11 +1,12 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The sandbox worker: a child process that restricts itself, then runs one cell's handlers.
 
-Started by the pool as `python -I -m <package>.kernel.sandbox.worker SETUP`
-with an empty environment (`-I`: no PYTHON* variables, no user site, no
-current directory on the path), SETUP being the JSON of `frames.Setup`.
-It moves its pipes away from stdin/stdout (so a handler's `print` cannot
-corrupt the frames), applies every layer of `layers`, and only then loads the
+Forked by its pool's zygote (see `zygote`), which was started as `python -I`
+with an empty environment (no PYTHON* variables, no user site, no current
+directory on the path), and given SETUP, the JSON of `frames.Setup`; `python
+-I -m <package>.kernel.sandbox.worker SETUP` starts one the same way. It
+moves its pipes away from stdin/stdout (so a handler's `print` cannot corrupt
+the frames), applies every layer of `layers`, and only then loads the
 cell and reads its first call.
 """
 
@@ -141,7 +142,12 @@ class SandboxContext:
 
 
 def main() -> None:
-    setup = msgspec.json.decode(sys.argv[1].encode(), type=Setup)
+    """`python -m` entry: the Setup on the command line (the zygote calls `run`)."""
+    run(msgspec.json.decode(sys.argv[1].encode(), type=Setup))
+
+
+def run(setup: Setup) -> None:
+    """Restrict this process as `setup` says, load the cell, serve calls on stdin/stdout."""
     channel_in, channel_out = _take_pipes()
     _close_inherited(keep={0, 1, 2, channel_in, channel_out})
     if setup.database:  # imported before any layer, as the rest of the kernel is
