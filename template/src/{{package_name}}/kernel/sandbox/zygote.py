@@ -164,12 +164,12 @@ class Zygote:
 
     async def close(self) -> None:
         """Stop the zygote (its workers die with it) and wait for it."""
-        if self._control is not None:
-            self._control.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        if self._control is not None:
+            self._control.close()  # end of input: the zygote returns
         self._lost()
         if self.process is not None and self.process.returncode is None:
             try:
