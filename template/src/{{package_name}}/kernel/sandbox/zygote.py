@@ -16,12 +16,12 @@ service's environment, unpickles what it is sent, and runs a Python target
 where a worker needs its pipes on stdin/stdout and a JSON `Setup`.
 
 Over the control socket (stdin of the zygote, SOCK_SEQPACKET: one message a
-datagram), the pool sends a `Setup` with the worker's end of a socket pair
-attached (SCM_RIGHTS), for its stdin and stdout; the zygote forks and answers
-`forked` with the pid or `error`, and reports each worker's exit status
-(`exited`): only it can reap them. It exits when the pool closes the socket,
-and dies with the service (PR_SET_PDEATHSIG); its workers die with it (theirs,
-set by the `process` layer). Workers share the zygote's hash seed (they are forks of one
+datagram), the pool sends a `Setup` with the worker's two pipe ends attached
+(SCM_RIGHTS); the zygote forks and answers `forked` with the pid or `error`,
+and reports each worker's exit status (`exited`): only it can reap them. It
+exits when the pool closes the socket, and dies with the service
+(PR_SET_PDEATHSIG); its workers die with it (theirs, set by the `process`
+layer). Workers share the zygote's hash seed (they are forks of one
 interpreter); `random` is reseeded in each.
 """
 
@@ -64,12 +64,14 @@ class ForkedProcess:
     pid: int
     stdin: asyncio.StreamWriter
     stdout: asyncio.StreamReader
+    pipes: tuple[asyncio.BaseTransport, ...] = ()
     returncode: int | None = None
     _exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     def close_pipes(self) -> None:
-        """Close its socket (left open after end of file otherwise)."""
-        self.stdin.transport.close()
+        """Close both pipes (the read side stays open after end of file otherwise)."""
+        for pipe in self.pipes:
+            pipe.close()
 
     async def wait(self) -> int:
         await self._exited.wait()
@@ -125,30 +127,38 @@ class Zygote:
             raise OSError(f"the zygote did not start: {reason}") from None
 
     async def fork(self, setup: Setup) -> ForkedProcess:
-        """A new worker with `setup`, connected; raise OSError when none starts."""
+        """A new worker with `setup`, its pipes connected; raise OSError when none starts."""
         if self._control is None or not self.alive:
             raise ConnectionError("the zygote is gone")
         loop = asyncio.get_running_loop()
-        # One Unix stream socket both ways, on the worker's stdin and stdout: what
-        # uvloop gives an exec'd worker (libuv's pipes are socket pairs), and a
-        # warm call over two os.pipe()s measured 15% slower.
-        ours, theirs = socket.socketpair()
+        calls_in, calls_out = os.pipe()  # the worker reads calls_in
+        outcomes_in, outcomes_out = os.pipe()  # the worker writes outcomes_out
         reply: asyncio.Future[Report] = loop.create_future()
         try:
-            end = theirs.fileno()
-            socket.send_fds(self._control, [msgspec.json.encode(setup)], [end, end])
+            socket.send_fds(self._control, [msgspec.json.encode(setup)], [calls_in, outcomes_out])
             self._replies.append(reply)  # after the send: no reply comes for a failed one
             answer = await reply
         except BaseException:
-            ours.close()
+            os.close(calls_out)
+            os.close(outcomes_in)
             raise
         finally:
-            theirs.close()
+            os.close(calls_in)
+            os.close(outcomes_out)
         if answer.kind != "forked":
-            ours.close()
+            os.close(calls_out)
+            os.close(outcomes_in)
             raise OSError(answer.error or "the zygote broke the protocol")
-        stdout, stdin = await asyncio.open_connection(sock=ours)
-        process = ForkedProcess(answer.pid, stdin, stdout)
+        stdout = asyncio.StreamReader()
+        reading, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stdout), os.fdopen(outcomes_in, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+            os.fdopen(calls_out, "wb", buffering=0),
+        )
+        stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+        process = ForkedProcess(answer.pid, stdin, stdout, (reading, transport))
         self._workers[answer.pid] = process
         return process
 
@@ -256,7 +266,7 @@ def _serve(control: socket.socket) -> None:
 def _fork(data: bytes, fds: list[int], children: set[int]) -> Report:
     try:
         if len(fds) != 2:
-            return Report("error", error=f"expected 2 descriptors, got {len(fds)}")
+            return Report("error", error=f"expected 2 pipe ends, got {len(fds)}")
         try:
             setup = msgspec.json.decode(data, type=Setup)
         except msgspec.DecodeError as error:
