@@ -92,6 +92,8 @@ class Zygote:
     _control: socket.socket | None = None
     _replies: deque[asyncio.Future[Report]] = field(default_factory=deque)
     _workers: dict[int, ForkedProcess] = field(default_factory=dict)
+    # Exits reported before `fork` had connected the worker (one that died at once).
+    _early_exits: dict[int, int] = field(default_factory=dict)
     _listener: asyncio.Task[None] | None = None
 
     @property
@@ -159,7 +161,10 @@ class Zygote:
         )
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         process = ForkedProcess(answer.pid, stdin, stdout, (reading, transport))
-        self._workers[answer.pid] = process
+        if (code := self._early_exits.pop(answer.pid, None)) is not None:
+            process.exited(code)
+        else:
+            self._workers[answer.pid] = process
         return process
 
     async def close(self) -> None:
@@ -188,13 +193,16 @@ class Zygote:
                 if report.kind == "exited":
                     if (worker := self._workers.pop(report.pid, None)) is not None:
                         worker.exited(report.code)
+                    else:
+                        self._early_exits[report.pid] = report.code
                 elif self._replies:
                     waiting = self._replies.popleft()
                     if not waiting.done():
                         waiting.set_result(report)
                     elif report.kind == "forked":  # its caller gave up: nobody will use it
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.killpg(report.pid, signal.SIGKILL)
+                        for kill in (os.killpg, os.kill):  # its group, or it before setsid
+                            with contextlib.suppress(ProcessLookupError, PermissionError):
+                                kill(report.pid, signal.SIGKILL)
         except (OSError, msgspec.DecodeError):
             pass
         finally:
