@@ -20,6 +20,7 @@ Each layer reports on/off/unavailable/failed with the exact error; `level_of`
 turns the reports into the named level of `policy.LEVELS`.
 """
 
+import contextlib
 import os
 import signal
 import sys
@@ -65,6 +66,9 @@ def confine(setup: Setup) -> list[Layer]:
     layers = [_attempt("process", lambda: _process(setup.parent_pid))]
     layers.append(_attempt("namespaces", lambda: _namespaces(setup)))
     layers.append(_attempt("privileges", lambda: _privileges(setup)))
+    if IS_LINUX:  # a change of uid clears the death signal: arm it again
+        with contextlib.suppress(OSError):
+            die_with_parent(setup.parent_pid)
     layers.append(_attempt("rlimits", lambda: _rlimits(setup)))
     no_new_privs = _attempt("no_new_privs", lambda: _no_new_privs())
     layers.append(no_new_privs)

@@ -149,7 +149,7 @@ def main() -> None:
 def run(setup: Setup) -> None:
     """Restrict this process as `setup` says, load the cell, serve calls on stdin/stdout."""
     channel_in, channel_out = _take_pipes()
-    _close_inherited(keep={0, 1, 2, channel_in, channel_out})
+    close_inherited(keep={0, 1, 2, channel_in, channel_out})
     if setup.database:  # imported before any layer, as the rest of the kernel is
         importlib.import_module(STORAGE)
     layers = confine(setup)
@@ -207,7 +207,7 @@ class _Envelopes:
         raise UnavailableError("sandbox: events leave through the outbox")
 
 
-def _close_inherited(keep: set[int]) -> None:
+def close_inherited(keep: set[int]) -> None:
     """Close every descriptor but `keep`, before any restriction applies.
 
     The parent spawns with close_fds, but not every event loop honours it (uvloop

@@ -40,6 +40,7 @@ import msgspec
 
 from .frames import Setup
 from .layers import die_with_parent
+from .worker import close_inherited
 
 ZYGOTE_MODULE = f"{__package__}.zygote"
 MAX_MESSAGE = 1 << 20  # bytes of one control message (a Setup is a few kilobytes)
@@ -94,6 +95,7 @@ class Zygote:
     _workers: dict[int, ForkedProcess] = field(default_factory=dict)
     # Exits reported before `fork` had connected the worker (one that died at once).
     _early_exits: dict[int, int] = field(default_factory=dict)
+    _connecting: set[int] = field(default_factory=set)  # forked, not yet connected by `fork`
     _listener: asyncio.Task[None] | None = None
 
     @property
@@ -137,7 +139,13 @@ class Zygote:
         outcomes_in, outcomes_out = os.pipe()  # the worker writes outcomes_out
         reply: asyncio.Future[Report] = loop.create_future()
         try:
-            socket.send_fds(self._control, [msgspec.json.encode(setup)], [calls_in, outcomes_out])
+            while True:
+                try:
+                    message = [msgspec.json.encode(setup)]
+                    socket.send_fds(self._control, message, [calls_in, outcomes_out])
+                    break
+                except BlockingIOError:  # a burst of starts filled the socket: it drains
+                    await asyncio.sleep(0.005)
             self._replies.append(reply)  # after the send: no reply comes for a failed one
             answer = await reply
         except BaseException:
@@ -151,14 +159,23 @@ class Zygote:
             os.close(calls_out)
             os.close(outcomes_in)
             raise OSError(answer.error or "the zygote broke the protocol")
-        stdout = asyncio.StreamReader()
-        reading, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(stdout), os.fdopen(outcomes_in, "rb", buffering=0)
-        )
-        transport, protocol = await loop.connect_write_pipe(
-            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
-            os.fdopen(calls_out, "wb", buffering=0),
-        )
+        outcomes, calls = os.fdopen(outcomes_in, "rb", 0), os.fdopen(calls_out, "wb", 0)
+        try:
+            stdout = asyncio.StreamReader()
+            reading, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(stdout), outcomes
+            )
+            transport, protocol = await loop.connect_write_pipe(
+                lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), calls
+            )
+        except BaseException:  # cancelled or failed: nobody will use this worker
+            outcomes.close()
+            calls.close()
+            _kill(answer.pid)
+            self._connecting.discard(answer.pid)
+            self._early_exits.pop(answer.pid, None)
+            raise
+        self._connecting.discard(answer.pid)
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         process = ForkedProcess(answer.pid, stdin, stdout, (reading, transport))
         if (code := self._early_exits.pop(answer.pid, None)) is not None:
@@ -193,16 +210,16 @@ class Zygote:
                 if report.kind == "exited":
                     if (worker := self._workers.pop(report.pid, None)) is not None:
                         worker.exited(report.code)
-                    else:
+                    elif report.pid in self._connecting:
                         self._early_exits[report.pid] = report.code
                 elif self._replies:
                     waiting = self._replies.popleft()
                     if not waiting.done():
                         waiting.set_result(report)
+                        if report.kind == "forked":
+                            self._connecting.add(report.pid)
                     elif report.kind == "forked":  # its caller gave up: nobody will use it
-                        for kill in (os.killpg, os.kill):  # its group, or it before setsid
-                            with contextlib.suppress(ProcessLookupError, PermissionError):
-                                kill(report.pid, signal.SIGKILL)
+                        _kill(report.pid)
         except (OSError, msgspec.DecodeError):
             pass
         finally:
@@ -236,12 +253,19 @@ class Zygote:
         return "it closed its socket"
 
 
+def _kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):  # its group, or it before its setsid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
+
+
 # -- the zygote's side -------------------------------------------------------------
 
 
 def main() -> None:
     modules, parent = msgspec.json.decode(sys.argv[1].encode(), type=list[str]), int(sys.argv[2])
     die_with_parent(parent)
+    close_inherited(keep={0, 1, 2})  # uvloop ignores close_fds: not the gateway's socket
     for module in modules:  # the point of the zygote: every worker forks with these done
         importlib.import_module(module)
     control = socket.socket(fileno=0)
@@ -266,7 +290,11 @@ def _serve(control: socket.socket) -> None:
                 _reap(control, children)
                 continue
             data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
-            if not data:
+            if not data:  # the pool is done: kill and reap every worker (no init may reap them)
+                for pid in children:
+                    _kill(pid)
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
                 return
             control.send(msgspec.json.encode(_fork(data, fds, children)))
 
