@@ -11,7 +11,9 @@ imported their modules once; fresh ones are exec'd (see `_start_process`).
 Each call takes an idle worker (so at most `pool_size` calls run at once) and
 must finish within `policy.timeout`; past it, or when the caller gives up, the
 worker's whole process group is killed. A worker that died, was killed, or
-served `recycle_after` calls is replaced by a fresh one in the background.
+served `recycle_after` calls is replaced by a fresh one in the background; one
+that dies between calls (the kernel's OOM killer, its zygote gone) is replaced
+as soon as its exit is known, so no caller meets it.
 With `policy.fresh_worker_per_call`, no worker serves two calls: each is
 killed as soon as its call is done and its successor starts then (after the
 reply, not when the call begins: a start's fork and imports would slow the
@@ -31,9 +33,10 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -132,6 +135,8 @@ class Worker:
     hello: Hello | None = None
     calls: int = 0
     cpu_when_idle: float = 0.0  # its CPU seconds when it last finished a call
+    in_call: bool = False  # a call has it: that call replaces it if it dies
+    retired: bool = False  # killed or dead, its successor on the way (may still be queued)
     stat: int = field(default=-1, init=False)  # its /proc/<pid>/stat, closed by `kill`
 
     def __post_init__(self) -> None:
@@ -240,7 +245,7 @@ class SandboxPool:
         failures = [error for error in started if isinstance(error, BaseException)]
         for worker in started:
             if isinstance(worker, Worker):
-                self._idle.put_nowait(worker)
+                self._hand_out(worker)
         if failures:
             await self.close()
             raise failures[0]
@@ -273,8 +278,9 @@ class SandboxPool:
                 f"{message_type}: {len(data)} bytes exceed the sandbox frame limit of {MAX_FRAME}"
             )
         worker = await self._idle.get()
-        while self._ran_between_calls(worker):
+        while not self._fit_for_a_call(worker):
             worker = await self._idle.get()
+        worker.in_call = True
         call = Call(
             kind,
             message_type,
@@ -341,6 +347,7 @@ class SandboxPool:
             self._retire(worker)
         else:
             worker.cpu_when_idle = cpu_seconds(worker.stat)
+            worker.in_call = False
             self._idle.put_nowait(worker)
         if outcome.code:
             raise _as_error(self.name, outcome, call)
@@ -461,6 +468,33 @@ class SandboxPool:
                 await self._zygote.start(within=START_TIMEOUT)
             return self._zygote
 
+    def _hand_out(self, worker: Worker) -> None:
+        """Queue a started worker for calls, and watch it for a death between them."""
+        self._idle.put_nowait(worker)
+        self._in_background(self._replace_if_it_dies_idle(worker))
+
+    async def _replace_if_it_dies_idle(self, worker: Worker) -> None:
+        """Replace a worker that dies while it has no call, as soon as it is reaped.
+
+        Found by the next call instead, it would cost that caller a failure; a call
+        in progress finds the death itself (its pipe closes) and replaces the worker.
+        """
+        code = await worker.process.wait()
+        if not (worker.retired or worker.in_call or self._closed):
+            logger.warning(
+                "sandbox %s: idle worker %d %s; replaced", self.name, worker.pid, exit_cause(code)
+            )
+            self._retire(worker)
+
+    def _fit_for_a_call(self, worker: Worker) -> bool:
+        """False for a worker already replaced, dead, or that ran between its calls."""
+        if worker.retired:  # replaced while it waited in the queue
+            return False
+        if worker.process.returncode is not None:  # died; its watcher has not run yet
+            self._retire(worker)
+            return False
+        return not self._ran_between_calls(worker)
+
     def _ran_between_calls(self, worker: Worker) -> bool:
         """Retire a worker that used CPU while it had no call (a thread a handler left
         running: it would take CPU from the service and see the next call's input)."""
@@ -481,11 +515,16 @@ class SandboxPool:
     def _retire(self, worker: Worker) -> None:
         """Kill `worker` now; reap it and start its successor in the background, at once
         (the successor need not wait for the dead worker's pipes to close)."""
+        worker.retired = True
         worker.signal_kill()
-        for work in (self._discard(worker), self._respawn()):
-            task = asyncio.create_task(work)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._in_background(self._discard(worker))
+        self._in_background(self._respawn())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task of the pool's: `close` cancels what is still running."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _respawn(self) -> None:
         """Start a successor, retrying for as long as the pool is open (a machine out of
@@ -495,7 +534,7 @@ class SandboxPool:
         attempt = 0
         while not self._closed:
             try:
-                self._idle.put_nowait(await self._spawn())
+                self._hand_out(await self._spawn())
                 self.problem = None
                 return
             except (SandboxRefusedError, OSError) as error:
@@ -516,9 +555,14 @@ class SandboxPool:
                 code = await worker.process.wait()
         except TimeoutError:
             return f"{type(error).__name__}: {error}"
-        if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"exited with status {code}"
+        return exit_cause(code)
+
+
+def exit_cause(code: int) -> str:
+    """A worker's exit status in words: the signal that killed it, or its status."""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
 
 
 def refusal(cell: str, level: int, layers: Sequence[Layer], minimum: int) -> str:
