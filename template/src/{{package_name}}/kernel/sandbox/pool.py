@@ -68,13 +68,11 @@ from .frames import (
     unpack,
 )
 from .uids import NOBODY, pool_uid, release
-from .zygote import ForkedProcess, Zygote
+from .worker import STORAGE
+from .zygote import ForkedProcess, Zygote, kill_group
 
 PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
-# Storage (SQLAlchemy: most of the start of a worker whose cell has it) is
-# imported only by the zygotes of cells with storage.
-STORAGE_MODULE = f"{__package__.rpartition('.')[0]}.storage"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
 # What a worker's outcome may carry, checked in the parent (see `_as_error`).
 MAX_EVENTS_PER_CALL = 1000
@@ -185,11 +183,9 @@ class Worker:
     def signal_kill(self) -> None:
         """SIGKILL the worker's group at once; `kill` reaps it."""
         if self.process.returncode is None:
-            # os.kill, not Process.kill: that polls, and reaping here would steal the
-            # exit status from asyncio's child watcher (or the zygote's, see `zygote`).
-            for kill in (os.killpg, os.kill):  # the group, and the worker if it left it
-                with contextlib.suppress(ProcessLookupError):
-                    kill(self.process.pid, signal.SIGKILL)
+            # Not Process.kill: that polls, and reaping here would steal the exit
+            # status from asyncio's child watcher (or the zygote's, see `zygote`).
+            kill_group(self.process.pid)
 
     async def _discard_output(self) -> None:
         """Read what the worker left unread: `wait()` returns only once its stdout is at
@@ -463,7 +459,8 @@ class SandboxPool:
             if self._zygote is None or not self._zygote.alive:
                 if self._zygote is not None:
                     await self._zygote.close()
-                modules = [WORKER_MODULE, *([STORAGE_MODULE] if self.database else [])]
+                # Storage (SQLAlchemy) only for a cell with it, as in an exec'd worker.
+                modules = [WORKER_MODULE, *([STORAGE] if self.database else [])]
                 self._zygote = Zygote(modules)
                 await self._zygote.start(within=START_TIMEOUT)
             return self._zygote

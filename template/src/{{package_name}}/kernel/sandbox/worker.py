@@ -143,7 +143,15 @@ class SandboxContext:
 
 def main() -> None:
     """`python -m` entry: the Setup on the command line (the zygote calls `run`)."""
-    run(msgspec.json.decode(sys.argv[1].encode(), type=Setup))
+    try:
+        if len(sys.argv) != 2:
+            raise ValueError
+        setup = msgspec.json.decode(sys.argv[1].encode(), type=Setup)
+    except (ValueError, msgspec.DecodeError) as error:
+        usage = f"usage: python -I -m {__package__}.worker SETUP_JSON (a sandbox pool starts it)"
+        print(usage + (f": {error}" if str(error) else ""), file=sys.stderr)
+        sys.exit(2)
+    run(setup)
 
 
 def run(setup: Setup) -> None:

@@ -28,10 +28,12 @@ interpreter); `random` is reseeded in each.
 import asyncio
 import contextlib
 import importlib
+import logging
 import os
 import selectors
 import signal
 import socket
+import stat
 import sys
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from .worker import close_inherited
 
 ZYGOTE_MODULE = f"{__package__}.zygote"
 MAX_MESSAGE = 1 << 20  # bytes of one control message (a Setup is a few kilobytes)
+MAX_LOGGED_LINE = 2000  # characters of one line of the zygote's stderr in the service's log
+logger = logging.getLogger(__name__)
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -97,6 +101,7 @@ class Zygote:
     _early_exits: dict[int, int] = field(default_factory=dict)
     _connecting: set[int] = field(default_factory=set)  # forked, not yet connected by `fork`
     _listener: asyncio.Task[None] | None = None
+    _stderr_reader: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -129,6 +134,25 @@ class Zygote:
             reason = await self._failure(error)
             await self.close()
             raise OSError(f"the zygote did not start: {reason}") from None
+        self._stderr_reader = asyncio.create_task(self._log_stderr())
+
+    async def _log_stderr(self) -> None:
+        """What the zygote writes to stderr later (a warning, its dying traceback) goes to
+        the service's log; unread, a full pipe would stop the zygote, and every start."""
+        assert self.process is not None  # noqa: S101 - started
+        assert self.process.stderr is not None  # noqa: S101 - piped
+        pid = self.process.pid
+        while True:
+            try:
+                line = await self.process.stderr.readline()
+            except ValueError:  # over the reader's limit (64 KiB): dropped by the reader
+                logger.warning("sandbox zygote %d: a line too long to log", pid)
+                continue
+            if not line:
+                return
+            text = line.decode(errors="replace").rstrip()[:MAX_LOGGED_LINE]
+            if text:
+                logger.warning("sandbox zygote %d: %s", pid, text)
 
     async def fork(self, setup: Setup) -> ForkedProcess:
         """A new worker with `setup`, its pipes connected; raise OSError when none starts."""
@@ -171,7 +195,7 @@ class Zygote:
         except BaseException:  # cancelled or failed: nobody will use this worker
             outcomes.close()
             calls.close()
-            _kill(answer.pid)
+            kill_group(answer.pid)
             self._connecting.discard(answer.pid)
             self._early_exits.pop(answer.pid, None)
             raise
@@ -186,10 +210,11 @@ class Zygote:
 
     async def close(self) -> None:
         """Stop the zygote (its workers die with it) and wait for it."""
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._listener, self._stderr_reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._control is not None:
             self._control.close()  # end of input: the zygote returns
         self._lost()
@@ -219,7 +244,7 @@ class Zygote:
                         if report.kind == "forked":
                             self._connecting.add(report.pid)
                     elif report.kind == "forked":  # its caller gave up: nobody will use it
-                        _kill(report.pid)
+                        kill_group(report.pid)
         except (OSError, msgspec.DecodeError):
             pass
         finally:
@@ -233,8 +258,7 @@ class Zygote:
             if not waiting.done():
                 waiting.set_exception(ConnectionError("the zygote exited"))
         for pid, worker in list(self._workers.items()):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            kill_group(pid)
             worker.exited(-signal.SIGKILL)
         self._workers.clear()
 
@@ -253,8 +277,11 @@ class Zygote:
         return "it closed its socket"
 
 
-def _kill(pid: int) -> None:
-    for kill in (os.killpg, os.kill):  # its group, or it before its setsid
+def kill_group(pid: int) -> None:
+    """SIGKILL a worker's process group, and the worker itself (before its setsid, or
+    if it left the group); a process already gone, or one not ours (its pid reused
+    since), is left alone."""
+    for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
 
@@ -263,7 +290,17 @@ def _kill(pid: int) -> None:
 
 
 def main() -> None:
-    modules, parent = msgspec.json.decode(sys.argv[1].encode(), type=list[str]), int(sys.argv[2])
+    """`python -m` entry, for a pool only: the modules (JSON) and the service's pid as
+    arguments, the control socket on stdin."""
+    try:
+        modules = msgspec.json.decode(sys.argv[1].encode(), type=list[str])
+        parent = int(sys.argv[2])
+        if len(sys.argv) != 3 or not stat.S_ISSOCK(os.fstat(0).st_mode):
+            raise ValueError
+    except (IndexError, ValueError, msgspec.DecodeError, OSError):
+        usage = f"usage: python -I -m {ZYGOTE_MODULE} MODULES_JSON SERVICE_PID"
+        print(f"{usage}, a control socket on stdin (a sandbox pool starts it)", file=sys.stderr)
+        sys.exit(2)
     die_with_parent(parent)
     close_inherited(keep={0, 1, 2})  # uvloop ignores close_fds: not the gateway's socket
     for module in modules:  # the point of the zygote: every worker forks with these done
@@ -292,7 +329,7 @@ def _serve(control: socket.socket) -> None:
             data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
             if not data:  # the pool is done: kill and reap every worker (no init may reap them)
                 for pid in children:
-                    _kill(pid)
+                    kill_group(pid)
                     with contextlib.suppress(ChildProcessError):
                         os.waitpid(pid, 0)
                 return
