@@ -244,6 +244,9 @@ def compose(
         if mounts:
             text += ["    volumes:\n", *mounts]
         text.append("    restart: unless-stopped\n")
+        # An init as PID 1 reaps orphans: a sandbox worker outliving its killed zygote is
+        # adopted by PID 1, and the service (PID 1 otherwise) reaps only its own children.
+        text.append("    init: true\n")
         if name == "gateway":
             text.append(f'    ports: ["127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"]\n')
     text += ["volumes:\n", *(f"  {volume}: {{}}\n" for volume in volumes)]
@@ -491,6 +494,8 @@ def kubernetes(
             + f"  selector:\n    matchLabels: {{app: {project}-{name}}}\n"
             + f"  template:\n    metadata:\n      labels: {{app: {project}-{name}}}\n"
             + "    spec:\n"
+            # The pod's pause process is PID 1 then, and reaps orphans (see compose's init).
+            + "      shareProcessNamespace: true\n"
             + _pod_security(volume=bool(storing))
             + (_k8s_migrate(package, project, storing) if storing else "")
             + "      containers:\n"
