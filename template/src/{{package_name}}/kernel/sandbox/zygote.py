@@ -184,6 +184,7 @@ class Zygote:
             os.close(outcomes_in)
             raise OSError(answer.error or "the zygote broke the protocol")
         outcomes, calls = os.fdopen(outcomes_in, "rb", 0), os.fdopen(calls_out, "wb", 0)
+        reading: asyncio.BaseTransport | None = None
         try:
             stdout = asyncio.StreamReader()
             reading, _ = await loop.connect_read_pipe(
@@ -193,6 +194,8 @@ class Zygote:
                 lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), calls
             )
         except BaseException:  # cancelled or failed: nobody will use this worker
+            if reading is not None:  # connected before the write side failed
+                reading.close()
             outcomes.close()
             calls.close()
             kill_group(answer.pid)
