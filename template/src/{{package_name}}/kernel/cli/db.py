@@ -149,8 +149,10 @@ def revision(
     message: Annotated[str, typer.Option("-m", "--message", help="What the migration does.")],
 ) -> None:
     """Write an empty migration at the head of CELL's history, to fill in by hand."""
-    if not message.strip() or any(ord(char) < 32 for char in message):
-        raise _fail("--message: expected one line of text", 2)
+    # It becomes the migration's docstring: a quote or a backslash would end or
+    # change that literal (and run what follows as Python when the file loads).
+    if not message.strip() or any(ord(char) < 32 or char in '"\\\x7f' for char in message):
+        raise _fail("--message: expected one line of text without double quotes or backslashes", 2)
     storage = next((c.storage for c in load_cells() if c.name == cell), None)
     if storage is None:
         raise _fail(f"no cell named {cell!r} that declares storage", 2)

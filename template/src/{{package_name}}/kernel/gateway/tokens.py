@@ -80,10 +80,15 @@ class TokenVerifier:
 
 
 def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
-    """Scopes from `scope` (space-separated, RFC 8693) or `scp` (a list)."""
+    """Scopes from `scope` (space-separated, RFC 8693) or `scp` (a list).
+
+    Split on the space character only (RFC 6749 3.3): `str.split()` also splits on
+    every other Unicode space, so `"orders:write\u00a0x"`, one scope elsewhere,
+    would grant `orders:write` here.
+    """
     scope = claims.get("scope")
     if isinstance(scope, str):
-        return frozenset(scope.split())
+        return frozenset(token for token in scope.split(" ") if token)
     scp = claims.get("scp")
     if isinstance(scp, list):
         return frozenset(item for item in scp if isinstance(item, str))

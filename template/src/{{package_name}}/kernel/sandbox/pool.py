@@ -40,6 +40,7 @@ from typing import Any
 
 import msgspec
 
+from ..bus.handler_deadline import Deadlines
 from ..config.sandbox_policy import SandboxPolicy, level_name
 from ..config.topology import TopologyError
 from ..core.errors import (
@@ -225,6 +226,8 @@ class SandboxPool:
     _zygote: Zygote | None = None  # forks the workers (see `zygote`); started on demand
     _zygote_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
+    # One timer for every call's deadline (a timer per call cost 3 us of a ~40 us call).
+    _deadlines: Deadlines = field(default_factory=Deadlines)
 
     @property
     def fresh_workers(self) -> bool:
@@ -292,7 +295,7 @@ class SandboxPool:
         )
         waiting_on: Send | None = None
         try:
-            async with asyncio.timeout(self.policy.timeout):
+            with self._deadlines.limit(self.policy.timeout):
                 await worker.write_frame(call)
                 outcome = await worker.read_frame()
                 while isinstance(outcome, Send) and outcome.number == call.number:
