@@ -226,7 +226,8 @@ class SandboxPool:
     _zygote: Zygote | None = None  # forks the workers (see `zygote`); started on demand
     _zygote_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
-    # One timer for every call's deadline (a timer per call cost 3 us of a ~40 us call).
+    # One timer for every call's deadline: `asyncio.timeout` per call cost 4.8 us on
+    # uvloop, a `Deadlines.limit` 1.0 (of a warm call of ~40 us).
     _deadlines: Deadlines = field(default_factory=Deadlines)
 
     @property
