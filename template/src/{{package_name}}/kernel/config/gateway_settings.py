@@ -267,6 +267,10 @@ def load_gateway_settings(
             (name for k, name in origins.items() if key == k or key.startswith((f"{k}.", f"{k}["))),
             None,
         )
+        if variable is None and key.partition(".")[0] == "jwt" and "jwt" not in table:
+            # The table came from variables alone (the file has none): name them.
+            variable = next((name for k, name in origins.items() if k.startswith("jwt.")), None)
+            what = f"gateway.jwt: {what}"
         if variable is not None:
             raise SettingsError(f"{(names or {}).get(variable, variable)}: {what}") from None
         where = ".".join(part for part in ("gateway", key) if part)
