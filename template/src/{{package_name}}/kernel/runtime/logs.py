@@ -7,11 +7,11 @@ request caused can be found with its correlation id.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import sys
+import weakref
 
 import msgspec
 
@@ -57,18 +57,26 @@ class JsonFormatter(logging.Formatter):
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is when lines are written (test runners swap it).
 
-    Lines logged on a running event loop are written together at its next turn: one
-    write for all the lines of a turn, where the gateway's audit line made a system
-    call per request (with stderr on a pipe, as under a container runtime: 7% more
-    requests per second). A thread would take them off the loop altogether, but on
-    one interpreter it fights the loop for the GIL: measured, 22% fewer. A line logged
-    outside a loop is written at once, after any still waiting, so the order holds;
-    `flush` (run by `logging.shutdown` at exit) writes what waits.
+    INFO and DEBUG lines logged on a running event loop are written together at its
+    next turn: one write for all the lines of a turn, where the gateway's audit line
+    made a system call per request (with stderr on a pipe, as under a container
+    runtime: 7% more requests per second). A thread would take them off the loop
+    altogether, but on one interpreter it fights the loop for the GIL: measured, 22%
+    fewer. Everything else is written at once, after the lines still waiting, so the
+    order holds: a warning or an error (the line an operator needs when a process
+    hangs or is killed next), a line logged outside a loop, a turn's
+    `MAX_WAITING`th line. `flush` (run by `logging.shutdown` at exit) writes what
+    waits; a forked child forgets it (the parent writes it).
     """
+
+    MAX_WAITING = 1000
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
         self._waiting: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush waits on
+        forget = weakref.WeakMethod(self._forget_waiting)
+        os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -76,30 +84,38 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:  # as StreamHandler does: report it, never raise into the caller
             self.handleError(record)
             return
+        self._waiting.append(line)
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop in this thread: at once
-            self._waiting.append(line)
+        except RuntimeError:  # no loop in this thread
+            loop = None
+        at_once = record.levelno >= logging.WARNING or len(self._waiting) >= self.MAX_WAITING
+        if loop is None or at_once:
             self._write_waiting()
-            return
-        if not self._waiting:
+        elif self._flush_on is not loop:  # none waits on this loop (another may have stopped)
+            self._flush_on = loop
             loop.call_soon(self.flush)
-        self._waiting.append(line)
 
     def flush(self) -> None:
-        with self.lock or contextlib.nullcontext():
+        self.acquire()
+        try:
             self._write_waiting()
+        finally:
+            self.release()
 
     def _write_waiting(self) -> None:
-        lines, self._waiting = self._waiting, []
+        lines, self._waiting, self._flush_on = self._waiting, [], None
         self.stream = sys.stderr
         if not lines or self.stream is None:
             return
         try:
-            self.stream.write("\n".join(lines) + "\n")
+            self.stream.write(self.terminator.join(lines) + self.terminator)
             self.stream.flush()
         except Exception:  # a closed or broken stderr: said as logging says it, never raised
             self.handleError(logging.makeLogRecord({"msg": f"{len(lines)} log line(s) lost"}))
+
+    def _forget_waiting(self) -> None:
+        self._waiting, self._flush_on = [], None
 
 
 def configure_logging(level: str | None = None) -> None:

@@ -13,7 +13,9 @@ must finish within `policy.timeout`; past it, or when the caller gives up, the
 worker's whole process group is killed. A worker that died, was killed, or
 served `recycle_after` calls is replaced by a fresh one in the background; one
 that dies between calls (the kernel's OOM killer, its zygote gone) is replaced
-as soon as its exit is known, so no caller meets it.
+as soon as its exit is reported, so the next caller does not meet it (a call
+that took it just before fails, as before). Workers that die before their
+first call, one after another, are replaced with the backoff of failed starts.
 With `policy.fresh_worker_per_call`, no worker serves two calls: each is
 killed as soon as its call is done and its successor starts then (after the
 reply, not when the call begins: a start's fork and imports would slow the
@@ -226,6 +228,7 @@ class SandboxPool:
     _zygote: Zygote | None = None  # forks the workers (see `zygote`); started on demand
     _zygote_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _uid: int = NOBODY  # its workers' uid when root starts them (see `uids`)
+    _early_deaths: int = 0  # workers in a row that died idle before their first call
     # One timer for every call's deadline: `asyncio.timeout` per call cost 4.8 us on
     # uvloop, a `Deadlines.limit` 1.0 (of a warm call of ~40 us).
     _deadlines: Deadlines = field(default_factory=Deadlines)
@@ -312,8 +315,8 @@ class SandboxPool:
                 f"deadline{during}; its worker was killed"
             ) from None
         except (ConnectionError, EOFError, msgspec.DecodeError) as error:
-            cause = await self._death(worker, error)
             self._retire(worker)
+            cause = await self._death(worker, error)
             logger.error("sandbox %s: worker %d failed: %s", self.name, worker.pid, cause)
             raise HandlerFailedError(
                 f"{message_type}: the sandbox worker failed ({cause}); it was replaced"
@@ -481,11 +484,17 @@ class SandboxPool:
         in progress finds the death itself (its pipe closes) and replaces the worker.
         """
         code = await worker.process.wait()
-        if not (worker.retired or worker.in_call or self._closed):
-            logger.warning(
-                "sandbox %s: idle worker %d %s; replaced", self.name, worker.pid, exit_cause(code)
-            )
-            self._retire(worker)
+        if worker.retired or worker.in_call or self._closed:
+            return
+        zygote = self._zygote
+        cause = "died with its zygote" if zygote and not zygote.alive else exit_cause(code)
+        # Workers that die before their first call, one after another (a cell's
+        # thread that kills its process, say), are replaced with the backoff of a
+        # failed start, not as fast as they die.
+        self._early_deaths = 0 if worker.calls else self._early_deaths + 1
+        delay = _backoff(self._early_deaths - 1) if self._early_deaths else 0.0
+        logger.warning("sandbox %s: idle worker %d %s; replaced", self.name, worker.pid, cause)
+        self._retire(worker, after=delay)
 
     def _fit_for_a_call(self, worker: Worker) -> bool:
         """False for a worker already replaced, dead, or that ran between its calls."""
@@ -513,13 +522,13 @@ class SandboxPool:
         self._retire(worker)
         return True
 
-    def _retire(self, worker: Worker) -> None:
+    def _retire(self, worker: Worker, after: float = 0.0) -> None:
         """Kill `worker` now; reap it and start its successor in the background, at once
         (the successor need not wait for the dead worker's pipes to close)."""
         worker.retired = True
         worker.signal_kill()
         self._in_background(self._discard(worker))
-        self._in_background(self._respawn())
+        self._in_background(self._respawn(after))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task of the pool's: `close` cancels what is still running."""
@@ -527,11 +536,12 @@ class SandboxPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _respawn(self) -> None:
-        """Start a successor, retrying for as long as the pool is open (a machine out of
-        processes or memory recovers; giving up would leave the cell without workers
-        for good). Meanwhile calls fail fast with the reason, and readiness says it."""
-        first, longest = RESPAWN_BACKOFF
+    async def _respawn(self, after: float = 0.0) -> None:
+        """Start a successor (`after` seconds from now), retrying for as long as the pool
+        is open (a machine out of processes or memory recovers; giving up would leave
+        the cell without workers for good). Meanwhile calls fail fast with the reason,
+        and readiness says it."""
+        await asyncio.sleep(after)
         attempt = 0
         while not self._closed:
             try:
@@ -541,7 +551,7 @@ class SandboxPool:
             except (SandboxRefusedError, OSError) as error:
                 self.problem = str(error)
                 logger.error("sandbox %s: cannot start a worker: %s", self.name, error)
-                await asyncio.sleep(min(longest, first * 2**attempt))
+                await asyncio.sleep(_backoff(attempt))
                 attempt += 1
 
     async def _discard(self, worker: Worker) -> None:
@@ -559,11 +569,20 @@ class SandboxPool:
         return exit_cause(code)
 
 
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before start `attempt` + 2 after failures: doubling, capped."""
+    first, longest = RESPAWN_BACKOFF
+    return min(longest, first * 2.0 ** min(attempt, 16))
+
+
 def exit_cause(code: int) -> str:
     """A worker's exit status in words: the signal that killed it, or its status."""
-    if code < 0:
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
         return f"killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
+    except ValueError:  # a real-time signal (a worker may signal itself): no name
+        return f"killed by signal {-code}"
 
 
 def refusal(cell: str, level: int, layers: Sequence[Layer], minimum: int) -> str:
