@@ -373,16 +373,16 @@ class SandboxPool:
         return len(self._workers)
 
     @property
+    def idle_workers(self) -> int:
+        """Workers started, restricted and waiting for a call (not the dead still queued)."""
+        return sum(1 for w in self._workers if w.hello and not (w.in_call or w.retired))
+
+    @property
     def zygote_pid(self) -> int | None:
         """The pid of the process the workers are forked from (see `zygote`), once started."""
         if self._zygote is None or self._zygote.process is None:
             return None
         return self._zygote.process.pid
-
-    @property
-    def idle_workers(self) -> int:
-        """Workers started, restricted and waiting for a call."""
-        return self._idle.qsize()
 
     # -- workers -------------------------------------------------------------------
 

@@ -282,8 +282,8 @@ class Zygote:
 
 def kill_group(pid: int) -> None:
     """SIGKILL a worker's process group, and the worker itself (before its setsid, or
-    if it left the group); a process already gone, or one not ours (its pid reused
-    since), is left alone."""
+    if it left the group). Call it only for a worker not yet reaped (its pid cannot
+    have been reused then); one already gone, or another uid's, is left alone."""
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
