@@ -212,12 +212,12 @@ class Zygote:
         return process
 
     async def close(self) -> None:
-        """Stop the zygote (its workers die with it) and wait for it."""
-        for task in (self._listener, self._stderr_reader):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stop the zygote (its workers die with it) and wait for it; what it wrote to
+        stderr on its way out is logged."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         if self._control is not None:
             self._control.close()  # end of input: the zygote returns
         self._lost()
@@ -228,6 +228,9 @@ class Zygote:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+        if self._stderr_reader is not None:  # it ends at the end of the zygote's stderr
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stderr_reader, 1.0)
 
     async def _listen(self) -> None:
         assert self._control is not None  # noqa: S101 - set by `start`
