@@ -162,10 +162,10 @@ class Zygote:
         calls_in, calls_out = os.pipe()  # the worker reads calls_in
         outcomes_in, outcomes_out = os.pipe()  # the worker writes outcomes_out
         reply: asyncio.Future[Report] = loop.create_future()
+        message = [msgspec.json.encode(setup)]
         try:
             while True:
                 try:
-                    message = [msgspec.json.encode(setup)]
                     socket.send_fds(self._control, message, [calls_in, outcomes_out])
                     break
                 except BlockingIOError:  # a burst of starts filled the socket: it drains
@@ -199,10 +199,10 @@ class Zygote:
             outcomes.close()
             calls.close()
             kill_group(answer.pid)
-            self._connecting.discard(answer.pid)
             self._early_exits.pop(answer.pid, None)
             raise
-        self._connecting.discard(answer.pid)
+        finally:
+            self._connecting.discard(answer.pid)
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         process = ForkedProcess(answer.pid, stdin, stdout, (reading, transport))
         if (code := self._early_exits.pop(answer.pid, None)) is not None:
