@@ -35,6 +35,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,6 @@ REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reape
 # CPU seconds a reused worker may use between its calls (finishing the last one's
 # writes); more means a thread of a handler kept running after its call returned.
 IDLE_CPU_ALLOWANCE = 0.05
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 logger = logging.getLogger(__name__)
 
 # A worker's process: forked by the pool's zygote, or exec'd (see `_start_process`).
@@ -101,29 +101,36 @@ class SandboxRefusedError(TopologyError):
     """The sandbox cannot give a cell the isolation topology.toml requires; one line."""
 
 
-def open_stat(pid: int) -> int:
-    """A descriptor on /proc/<pid>/stat, for `cpu_seconds`; -1 when there is none.
+def cpu_clock(pid: int) -> int | None:
+    """The id of a process's CPU-time clock (all its threads); None when it has none.
 
-    Held for the worker's life: it never reads another process's figures (once
-    the worker is reaped, reads fail), and each read is one `pread` instead of
-    open, read and close (4.2 -> 2.6 µs, twice a call).
+    Linux's `clock_getcpuclockid(pid)`, which the time module does not wrap: the
+    id is the bitwise complement of the pid shifted by three, with the scheduler
+    clock's bit (2) set. Reading it is one `clock_gettime` (0.2 µs) where a
+    /proc/<pid>/stat read cost 2.5 µs, twice a call, and it counts nanoseconds,
+    not clock ticks. Any process may read another's CPU clock. Read once here,
+    so that a kernel without it (or a gVisor-like sandbox) is known at the start.
     """
+    clock = (~pid << 3) | 2
     try:
-        return os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        time.clock_gettime(clock)
     except OSError:
-        return -1
+        return None
+    return clock
 
 
-def cpu_seconds(stat: int) -> float:
+def cpu_seconds(clock: int | None) -> float:
     """CPU time (user and system, all threads) of a live process; 0 once it is gone.
 
-    `stat` is the process's /proc/<pid>/stat from `open_stat`. The per-thread
-    /proc/<pid>/schedstat is cheaper but misses the very threads this looks for.
+    `clock` is the process's from `cpu_clock`. Once the worker is reaped its pid
+    may be reused: a read then reports another process, as harmless as the 0 of
+    a dead one (the worker is retired either way, see `_fit_for_a_call`).
     """
+    if clock is None:
+        return 0.0
     try:
-        fields = os.pread(stat, 4096, 0).rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    except (OSError, IndexError, ValueError):
+        return time.clock_gettime(clock)
+    except OSError:
         return 0.0
 
 
@@ -138,12 +145,12 @@ class Worker:
     cpu_when_idle: float = 0.0  # its CPU seconds when it last finished a call
     in_call: bool = False  # a call has it: that call replaces it if it dies
     retired: bool = False  # killed or dead, its successor on the way (may still be queued)
-    stat: int = field(default=-1, init=False)  # its /proc/<pid>/stat, closed by `kill`
+    clock: int | None = field(default=None, init=False)  # its CPU clock, dropped by `kill`
 
     def __post_init__(self) -> None:
-        self.stat = open_stat(self.process.pid)
-        if self.stat < 0:
-            logger.warning("sandbox: worker %d: no /proc stat; idle CPU unchecked", self.pid)
+        self.clock = cpu_clock(self.process.pid)
+        if self.clock is None:
+            logger.warning("sandbox: worker %d: no CPU clock; idle CPU unchecked", self.pid)
 
     @property
     def pid(self) -> int:
@@ -167,9 +174,7 @@ class Worker:
 
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
-        if self.stat >= 0:  # no CPU time is read from a worker being killed
-            os.close(self.stat)
-            self.stat = -1
+        self.clock = None  # no CPU time is read from a worker being killed
         if self.process.returncode is None:
             self.signal_kill()
             try:
@@ -349,7 +354,7 @@ class SandboxPool:
         if self.fresh_workers or worker.calls >= self.policy.recycle_after:
             self._retire(worker)
         else:
-            worker.cpu_when_idle = cpu_seconds(worker.stat)
+            worker.cpu_when_idle = cpu_seconds(worker.clock)
             worker.in_call = False
             self._idle.put_nowait(worker)
         if outcome.code:
@@ -510,7 +515,7 @@ class SandboxPool:
         running: it would take CPU from the service and see the next call's input)."""
         if not worker.calls:  # no handler ran in it yet (so replacing never goes round)
             return False
-        used = cpu_seconds(worker.stat) - worker.cpu_when_idle
+        used = cpu_seconds(worker.clock) - worker.cpu_when_idle
         if used <= IDLE_CPU_ALLOWANCE:
             return False
         logger.warning(
