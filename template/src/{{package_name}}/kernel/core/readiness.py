@@ -34,11 +34,10 @@ class Watched(Generic[T]):
         found = (self._problem_of(part) for part in sorted(self._parts, key=self._name_of))
         return [problem for problem in found if problem is not None]
 
-    def ready(self, bus: object = None) -> Callable[[], Awaitable[str | None]]:
-        """The `/readyz` check: None while every part can serve, else the reasons."""
+    def ready(self, bus: object = None) -> Callable[[], Awaitable[list[str]]]:
+        """The `/readyz` check: why tracked parts cannot serve, empty while they all can."""
 
-        async def check() -> str | None:
-            problems = self.problems()
-            return "; ".join(problems) if problems else None
+        async def check() -> list[str]:
+            return self.problems()
 
         return check

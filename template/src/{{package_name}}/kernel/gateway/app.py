@@ -6,7 +6,8 @@
 `connect` opens the bus when the app starts (the ASGI lifespan) and closes it
 when the server stops, so `serve`, the tests and the benchmark all build the
 same app. `/healthz` says the process answers; `/readyz` runs the readiness
-checks (`health.readiness_checks`) and answers 503 naming what is not ready.
+checks (`health`) and answers 503 naming what is not ready (the reasons are
+logged, not told to whoever asks).
 
 A request goes `Front` (layers) -> `Cors` (when configured) -> `routes.Routes`: a
 dictionary lookup of the exact path, then the method. Starlette's router would
@@ -17,6 +18,7 @@ responses and the lifespan protocol.
 """
 
 import html
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -35,7 +37,7 @@ from .endpoint import (
     Sender,
     command_endpoint,
 )
-from .health import ReadinessCheck, bus_ready
+from .health import ReadinessCheck, bus_ready, public_part
 from .layers import Cors, Front
 from .openapi import openapi_document
 from .problems import Problem
@@ -44,6 +46,7 @@ from .routes import Endpoint, Routes, route_table
 
 PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"
+logger = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
 
@@ -87,15 +90,29 @@ def build_app(
     )
     document = openapi_document(routes, settings, title=title, version=version)
     checks: list[ReadinessCheck] = []
+    logged: list[str] = []  # the problems last logged: probes ask every few seconds
+
+    def log_if_changed(problems: list[str]) -> None:
+        if problems == logged:
+            return
+        if problems:
+            logger.warning("not ready: %s", "; ".join(problems))
+        else:
+            logger.info("ready again")
+        logged[:] = problems
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        problems = [reason for check in checks if (reason := await check()) is not None]
-        if problems or not checks:
-            detail = "; ".join(problems) or "the service is starting"
-            raise Problem(503, f"not ready: {detail}", headers={"Retry-After": "1"})
+        if not checks:
+            raise Problem(503, "not ready: the service is starting", headers={"Retry-After": "1"})
+        problems = [problem for check in checks for problem in await check()]
+        log_if_changed(problems)
+        if problems:
+            parts = "; ".join(dict.fromkeys(public_part(problem) for problem in problems))
+            detail = f"not ready: {parts} (the reasons are in the service's log)"
+            raise Problem(503, detail, headers={"Retry-After": "1"})
         return JSONResponse({"status": "ready"})
 
     async def openapi(request: Request) -> Response:

@@ -54,6 +54,9 @@ class CellDatabase:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     problem: str | None = None  # why the last transaction could not reach the database
+    # Why the outbox relay's last read of the outbox table failed though the
+    # database answered (its tables gone: `db downgrade` run under a live service).
+    outbox_problem: str | None = None
     _turns: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @asynccontextmanager

@@ -101,6 +101,11 @@ class OutboxRelay:
                         ).all()
                 except (SQLAlchemyError, UnavailableError) as error:
                     self._database_fails("cannot read", error)
+                    if not isinstance(error, UnavailableError):  # it answered: its tables fail
+                        self.database.outbox_problem = (
+                            f"cells.{self.database.cell}: cannot read its outbox: "
+                            f"{self._failing} (are its migrations applied?)"
+                        )
                     return total
                 self._database_works()
                 envelopes = [
@@ -198,6 +203,7 @@ class OutboxRelay:
         self._failing = reason
 
     def _database_works(self) -> None:
+        self.database.outbox_problem = None
         if self._failing is not None:
             logger.info("outbox of %s: its database answers again", self.database.cell)
             self._failing = None
