@@ -34,7 +34,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -71,11 +70,11 @@ from .frames import (
     pack,
     unpack,
 )
+from .scratch import make_scratch
 from .uids import NOBODY, pool_uid, release
 from .worker import STORAGE
 from .zygote import ForkedProcess, Zygote, kill_group
 
-PACKAGE = __package__.partition(".")[0]
 WORKER_MODULE = f"{__package__}.worker"
 START_TIMEOUT = 30.0  # seconds for a worker to restrict itself and say hello
 # What a worker's outcome may carry, checked in the parent (see `_as_error`).
@@ -394,7 +393,7 @@ class SandboxPool:
     async def _spawn(self) -> Worker:
         """Start one worker and wait for its hello; refuse it below the minimum level."""
         try:
-            scratch = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}-sandbox-{self.name}-"))
+            scratch = make_scratch(self.name)
         except OSError as error:  # a read-only root, a full disk: no worker can start
             where = f" {Path(error.filename).parent}" if error.filename else ""
             raise SandboxRefusedError(
