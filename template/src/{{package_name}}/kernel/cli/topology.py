@@ -1,6 +1,7 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """`topology show`, `diagram` and `deploy`: the registry as text, a diagram, deployment files."""
 
+import os
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -8,6 +9,7 @@ import typer
 
 from ... import COMMAND_NAME, DIST_NAME
 from ..bus.nats_tls import TlsSettingsError
+from ..config.gateway_settings import SettingsError
 from ..config.topology import (
     ENV_PATH,
     Topology,
@@ -16,6 +18,7 @@ from ..config.topology import (
     load_topology,
 )
 from ..core.cell import Cell
+from ..gateway.routes import RouteError
 from ..ops import (
     deploy,
     deploy_tls,
@@ -25,6 +28,7 @@ from ..ops import (
 )
 from ..ops.postgres_roles import RoleNameError
 from ..runtime.registry import PACKAGE, load_cells
+from ..runtime.serve import load_service
 
 app = typer.Typer(help="Where cells run and what flows between them.", no_args_is_help=True)
 
@@ -51,8 +55,17 @@ def _views(topology: Path) -> list[diagram.CellView]:
 
 @app.command()
 def show(topology: TopologyOption = Path("topology.toml")) -> None:
-    """Print each cell, where it runs and the messages it handles, consumes and publishes."""
-    typer.echo(diagram.render_table(_views(topology)), nl=False)
+    """Print each cell, where it runs and the messages it handles, consumes and publishes.
+
+    The file is checked as `serve` reads it, [gateway] and the environment's
+    overrides included: what `show` accepts, `serve` does not refuse for it.
+    """
+    views = _views(topology)
+    try:
+        load_service(topology, os.environ)
+    except (TopologyError, SettingsError, RouteError) as error:
+        _fail(str(error))
+    typer.echo(diagram.render_table(views), nl=False)
 
 
 @app.command("diagram")
