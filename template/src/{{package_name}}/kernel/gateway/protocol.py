@@ -18,6 +18,10 @@ what it reads where it reads it, before the parser buffers anything:
     not HTTP        what httptools cannot parse (a Content-Length that is not a
                     number, Content-Length with Transfer-Encoding, a bad request
                     line): 400, closed; uvicorn would answer it in plain text
+    version         a request line of HTTP/2.0 or 0.9 (httptools parses both,
+                    uvicorn would answer them as 1.1): 505, closed
+    expectation     an Expect header other than 100-continue (which uvicorn
+                    meets): 417, closed (RFC 9110 10.1.1)
 
 Refusals made here are problem+json with a request id and the security
 headers, and leave an audit line, like every refusal made by the app.
@@ -92,6 +96,14 @@ class GatewayProtocol(HttpToolsProtocol):
         self.heads += 1
         self.reading_head = False
         self._disarm()
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            self._refuse(Problem(505, f"version: HTTP/{version} is not served; use HTTP/1.1"))
+            return
+        expected = [value for name, value in self.headers if name == b"expect"]
+        if expected and [value.lower() for value in expected] != [b"100-continue"]:
+            self._refuse(Problem(417, "expect: only 100-continue is met"))
+            return
         if not self.url.startswith(b"/"):
             authority = _authority(self.url)
             if authority is None:
