@@ -8,6 +8,7 @@ connections, lets in-flight requests finish and drains the bus.
 """
 
 import functools
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -92,10 +93,8 @@ def uvicorn_options(settings: GatewaySettings, drain_timeout: float) -> dict[str
     }
 
 
-def create_app() -> Gateway:
-    """The uvicorn factory: the app of the topology file `serve` chose."""
-    configure_logging()
-    service = load_service(Path(os.environ.get(ENV_PATH, "topology.toml")), os.environ)
+def warn_of_accepted_risks(service: Service) -> None:
+    """Log what the settings allow on purpose but an operator should see at every start."""
     for cell in service.hosted:
         if unsandboxed_high_risk(service.topology, cell):  # allowed, or load_service refused
             logger.warning(
@@ -103,6 +102,21 @@ def create_app() -> Gateway:
                 "(allow_unsandboxed = true)",
                 cell.name,
             )
+    for proxy in service.settings.trusted_proxies:
+        if ipaddress.ip_network(proxy, strict=False).prefixlen == 0:
+            logger.warning(
+                "gateway.trusted_proxies: %s believes every caller's X-Forwarded-For: any "
+                "client picks the address its audit line records and its address rate "
+                "limit counts; list the proxies' own addresses",
+                proxy,
+            )
+
+
+def create_app() -> Gateway:
+    """The uvicorn factory: the app of the topology file `serve` chose."""
+    configure_logging()
+    service = load_service(Path(os.environ.get(ENV_PATH, "topology.toml")), os.environ)
+    warn_of_accepted_risks(service)
     return build_app(
         service.settings,
         service.cells,
