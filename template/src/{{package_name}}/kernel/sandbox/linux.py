@@ -7,6 +7,7 @@ wrapper library would have to be importable inside the restricted worker
 restrictions forbid), so the calls are made here by number.
 """
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -28,6 +29,7 @@ MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -48,6 +50,17 @@ def prctl(option: int, *arguments: object) -> int:
     values = [ctypes.c_ulong(a) if isinstance(a, int) else a for a in arguments]
     values += [ctypes.c_ulong(0)] * (4 - len(values))
     return _checked(_function("prctl")(ctypes.c_int(option), *values))
+
+
+def name_process(name: str) -> None:
+    """Set the name `ps -e`, `top` and `pgrep` show (the first 15 bytes); best effort.
+
+    Forked workers would otherwise all show the zygote's command line and name.
+    """
+    if _libc is None:
+        return
+    with contextlib.suppress(OSError):
+        prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]))
 
 
 def unshare(flags: int) -> None:

@@ -52,6 +52,7 @@ from .frames import (
     unpack,
 )
 from .layers import confine, level_of
+from .linux import name_process
 
 if TYPE_CHECKING:
     from ..bus.envelope import Envelope
@@ -156,6 +157,7 @@ def main() -> None:
 
 def run(setup: Setup) -> None:
     """Restrict this process as `setup` says, load the cell, serve calls on stdin/stdout."""
+    name_process(f"sbx:{setup.target.cell or 'probe'}")
     channel_in, channel_out = _take_pipes()
     close_inherited(keep={0, 1, 2, channel_in, channel_out})
     if setup.database:  # imported before any layer, as the rest of the kernel is

@@ -42,6 +42,7 @@ import msgspec
 
 from .frames import Setup
 from .layers import die_with_parent
+from .linux import name_process
 from .worker import close_inherited
 
 ZYGOTE_MODULE = f"{__package__}.zygote"
@@ -308,6 +309,7 @@ def main() -> None:
         print(f"{usage}, a control socket on stdin (a sandbox pool starts it)", file=sys.stderr)
         sys.exit(2)
     die_with_parent(parent)
+    name_process("sbx-zygote")
     close_inherited(keep={0, 1, 2})  # uvloop ignores close_fds: not the gateway's socket
     for module in modules:  # the point of the zygote: every worker forks with these done
         importlib.import_module(module)
