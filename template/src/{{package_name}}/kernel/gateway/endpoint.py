@@ -212,18 +212,22 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, command_type: type)
         # could then read different bodies. The stdlib scanner sees them (valid JSON here).
         _check_unique_keys(body)
         return command
-    except UnicodeDecodeError:
-        raise Problem(400, _NOT_UTF8) from None
-    except msgspec.ValidationError as error:
+    except msgspec.ValidationError as error:  # a DecodeError too: caught first
         if "got `float`" in str(error):  # perhaps 207.0 for an integer: JSON Schema allows it
             return _decode_integral_floats(body, command_type)
         raise Problem(422, _explain(str(error)), reason="invalid_body") from None
-    except msgspec.DecodeError as error:
-        # msgspec >= 0.23 reports bad UTF-8 as a DecodeError; the check costs
-        # nothing on the success path.
-        if not _is_utf8(body):
-            raise Problem(400, _NOT_UTF8) from None
-        raise Problem(400, f"body: malformed JSON ({error})") from None
+    except (UnicodeDecodeError, msgspec.DecodeError) as error:
+        raise _malformed(body, error) from None
+    except RecursionError:  # a field that takes any JSON, nested past msgspec's limit
+        raise Problem(400, _TOO_DEEP) from None
+
+
+def _malformed(body: bytes, error: Exception) -> Problem:
+    """The 400 of a body that is not JSON. msgspec >= 0.23 reports bad UTF-8 as a
+    DecodeError; the check costs nothing on the success path."""
+    if isinstance(error, UnicodeDecodeError) or not _is_utf8(body):
+        return Problem(400, _NOT_UTF8)
+    return Problem(400, f"body: malformed JSON ({error})")
 
 
 _NOT_UTF8 = "body: expected UTF-8 encoded JSON"
@@ -233,14 +237,19 @@ def _decode_integral_floats(body: bytes, command_type: type) -> Any:
     """Decode again with 207.0 read as 207, as the OpenAPI document's `integer` promises.
 
     Only on the error path, so a well-typed body costs nothing more; any other
-    coercion (a string for a number) is still refused.
+    coercion (a string for a number) is still refused. The typed decoder stopped
+    at the float, so the rest of the body is read here first: it may not be JSON.
     """
     try:
         loose: Any = msgspec.convert(_ints(msgspec.json.decode(body)), command_type)
-        _check_unique_keys(body)
-        return loose
     except (msgspec.ValidationError, OverflowError) as error:
         raise Problem(422, _explain(str(error)), reason="invalid_body") from None
+    except (UnicodeDecodeError, msgspec.DecodeError) as error:
+        raise _malformed(body, error) from None
+    except RecursionError:  # nesting deeper than `_ints` goes
+        raise Problem(400, _TOO_DEEP) from None
+    _check_unique_keys(body)
+    return loose
 
 
 def _ints(value: Any) -> Any:
@@ -258,7 +267,10 @@ def _check_unique_keys(body: bytes) -> None:
     try:
         _PAIRS_DECODER.decode(body.decode())
     except (ValueError, RecursionError):  # a 5000-digit number, or nesting past the limit
-        raise Problem(400, "body: malformed JSON (a number too long or nesting too deep)") from None
+        raise Problem(400, _TOO_DEEP) from None
+
+
+_TOO_DEEP = "body: malformed JSON (a number too long or nesting too deep)"
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
