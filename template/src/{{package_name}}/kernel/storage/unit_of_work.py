@@ -52,7 +52,6 @@ INSERT_INBOX = {
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
-MAX_KEY = 255
 
 
 class Relay(Protocol):
@@ -217,7 +216,7 @@ def _command(
         database = resources.database
         if database is None:
             return await handler(command, UnitContext(inner, None, resources.state, None))
-        key = inner.idempotency_key[:MAX_KEY]
+        key = stored_key(inner.idempotency_key)
         request_hash = hashlib.sha256(message_type.encode() + b"\0" + encode(command)).hexdigest()
         async with database.transaction() as session:
             if key:
@@ -256,6 +255,19 @@ def _event(event_cls: type[Event], handler: EventHandler, resources: StoredCell)
         await _relay_committed(resources, unit.envelopes)
 
     return run
+
+
+def stored_key(idempotency_key: str) -> str:
+    """The key as the cell's table holds it: a SHA-256 digest of the whole key.
+
+    Keys arrive scoped to their caller (the gateway's `<length>:<subject>:<key>`),
+    so a long subject makes a long key; cut to the column's width, two callers'
+    keys, or two keys of one caller, could share a prefix and so a reply. A
+    digest has one width and keeps every byte of the key in the comparison.
+    """
+    if not idempotency_key:
+        return ""
+    return "sha256:" + hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
 async def _first_reply(session: AsyncSession, key: str, request_hash: str) -> bytes | None:
