@@ -32,6 +32,8 @@ from ..config.gateway_settings import GatewaySettings
 from ..core.cell import Cell
 from .auth import Authenticator
 from .endpoint import (
+    IDEMPOTENCY_KEY,
+    TRACEPARENT,
     BusHolder,
     Guards,
     Sender,
@@ -46,6 +48,9 @@ from .routes import Endpoint, Routes, route_table
 
 PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"
+# The request headers the gateway reads (and `endpoint`'s two): what a listed
+# origin's page may send; a browser asks in its preflight before it does.
+CORS_REQUEST_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-id")
 logger = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
@@ -145,7 +150,8 @@ def build_app(
             inner,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            # Every request header the gateway reads (a browser asks before it sends one).
+            allow_headers=[*CORS_REQUEST_HEADERS, IDEMPOTENCY_KEY, TRACEPARENT],
             expose_headers=["x-request-id", "retry-after"],
         )
     front = Front(
