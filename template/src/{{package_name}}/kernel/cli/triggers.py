@@ -2,6 +2,7 @@
 """`triggers check`: measured need against thresholds; exit 1 when a trigger fires
 (0 once `--apply` has written the placements it recommends)."""
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from ..runtime.registry import load_cells
 from .dev_only import require_development_libraries
 
 app = typer.Typer(help="Decide placement from measurements.", no_args_is_help=True)
+DEFAULT_TOPOLOGY = Path("topology.toml")
 
 
 @app.command()
@@ -35,9 +37,9 @@ def check(
     apply: Annotated[
         bool, typer.Option("--apply", help="Write the recommended placements to topology.toml.")
     ] = False,
-    topology: Annotated[Path, typer.Option(help="The topology file.", envvar=ENV_PATH)] = Path(
-        "topology.toml"
-    ),
+    topology: Annotated[
+        Path, typer.Option(help="The topology file.", envvar=ENV_PATH)
+    ] = DEFAULT_TOPOLOGY,
 ) -> None:
     """Print each trigger, its threshold, the measured value, and what to do when one fires."""
     if (metrics_url is None) == (snapshot is None):
@@ -88,8 +90,12 @@ def check(
             raise typer.Exit(2) from None
         return  # done what the triggers asked for: exit 0
     if recommendations:
-        source = f"--snapshot {snapshot}" if snapshot else f"--metrics-url {metrics_url}"
-        typer.echo(f"apply with: {COMMAND_NAME} triggers check {source} --apply")
+        # The same check, to paste: the same source and the same topology file.
+        words = ["--snapshot", str(snapshot)] if snapshot else ["--metrics-url", str(metrics_url)]
+        if topology != DEFAULT_TOPOLOGY:
+            words += ["--topology", str(topology)]
+        again = shlex.join([COMMAND_NAME, "triggers", "check", *words, "--apply"])
+        typer.echo(f"apply with: {again}")
     raise typer.Exit(1)
 
 
