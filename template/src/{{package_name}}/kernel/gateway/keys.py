@@ -24,9 +24,17 @@ def new_key() -> str:
 
 
 def hash_key(key: str) -> str:
-    """The form a key is stored in; refuses keys too short to be stored this way."""
+    """The form a key is stored in; refuses keys too short to be stored this way, and
+    keys no caller could present: a header carries visible ASCII (`é` arrives as
+    the bytes of its UTF-8, which the server reads as two other characters)."""
     if len(key) < MIN_KEY_LENGTH:
         raise ValueError(f"key: expected at least {MIN_KEY_LENGTH} characters, got {len(key)}")
+    odd = next((char for char in key if not "!" <= char <= "~"), None)
+    if odd is not None:
+        raise ValueError(
+            f"key: expected visible ASCII characters only (it travels in an HTTP header), "
+            f"got {odd!r} at position {key.index(odd) + 1}"
+        )
     return HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
 
 
