@@ -19,7 +19,8 @@ what it reads where it reads it, before the parser buffers anything:
                     number, Content-Length with Transfer-Encoding, a bad request
                     line): 400, closed; uvicorn would answer it in plain text
     version         a request line of HTTP/2.0 or 0.9 (httptools parses both,
-                    uvicorn would answer them as 1.1): 505, closed
+                    uvicorn would answer them as 1.1): 505, closed; HTTP/1.0
+                    with Transfer-Encoding (faulty framing, RFC 9112 6.1): 400
     expectation     an Expect header other than 100-continue (which uvicorn
                     meets): 417, closed (RFC 9110 10.1.1)
 
@@ -99,6 +100,11 @@ class GatewayProtocol(HttpToolsProtocol):
         version = self.parser.get_http_version()
         if version not in ("1.1", "1.0"):
             self._refuse(Problem(505, f"version: HTTP/{version} is not served; use HTTP/1.1"))
+            return
+        if version == "1.0" and any(name == b"transfer-encoding" for name, _ in self.headers):
+            # RFC 9112 6.1: HTTP/1.0 has no chunked framing; a proxy in front may
+            # read this body differently (request smuggling).
+            self._refuse(Problem(400, "transfer-encoding: not part of HTTP/1.0"))
             return
         expected = [value for name, value in self.headers if name == b"expect"]
         if expected and [value.lower() for value in expected] != [b"100-continue"]:
