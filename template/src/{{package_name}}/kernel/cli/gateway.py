@@ -2,6 +2,7 @@
 """`serve` (run the gateway) and `gateway hash-key` (make an API key to configure)."""
 
 import asyncio
+import errno
 import os
 import signal
 import socket
@@ -136,7 +137,10 @@ def listen_problem(host: str, port: int, host_origin: str, port_origin: str) -> 
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(address)
         except OSError as error:
-            return f"{port_origin}: cannot listen on {host}:{port} ({error.strerror})"
+            # An address this machine does not have is the host's fault; in use or
+            # privileged, the port's.
+            blamed = host_origin if error.errno == errno.EADDRNOTAVAIL else port_origin
+            return f"{blamed}: cannot listen on {host}:{port} ({error.strerror})"
     return None
 
 
