@@ -96,6 +96,38 @@ class CellDatabase:
         return UnavailableError(self.problem)
 
     @property
+    def missing_file(self) -> bool:
+        """True for a SQLite file that does not exist yet: only `db upgrade` makes it.
+
+        Connecting would create it (and its directory, once made): a mistyped data
+        directory, or a check by `db status` or a refused `serve`, would leave a
+        fresh, empty database behind that the next start takes for the real one.
+        """
+        path = self.sqlite_path
+        return path is not None and not path.exists()
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a SQLite database (None for PostgreSQL or an in-memory one)."""
+        name = self.url.database or ""
+        if not self.is_sqlite or name in ("", ":memory:") or name.startswith("file:"):
+            return None
+        return Path(name)
+
+    def make_directory(self) -> None:
+        """Create the SQLite file's directory (for `db upgrade`); a `StorageError` if not."""
+        path = self.sqlite_path
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f"cells.{self.cell}: cannot create the data directory {path.parent}: "
+                f"{error.strerror}"
+            ) from None
+
+    @property
     def schema(self) -> str | None:
         """The cell's PostgreSQL schema (None on SQLite, where the file is the cell's own)."""
         return None if self.is_sqlite else self.cell
@@ -109,7 +141,13 @@ class CellDatabase:
         return self.url.render_as_string(hide_password=True)
 
     async def check_reachable(self) -> None:
-        """Connect once; an unreachable database is a `StorageError` naming the cell."""
+        """Connect once; an unreachable database is a `StorageError` naming the cell.
+
+        A SQLite file not made yet is left unmade: its migrations are all pending,
+        which the status check then says.
+        """
+        if self.missing_file:
+            return
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
@@ -186,13 +224,6 @@ def open_database(cell: str, url: str) -> CellDatabase:
     parsed = parse_url(cell, url)
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database or "")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StorageError(
-                f"cells.{cell}: cannot create the data directory {path.parent}: {error.strerror}"
-            ) from None
         engine = create_async_engine(parsed, **options)
         _sqlite_pragmas(engine)
     else:

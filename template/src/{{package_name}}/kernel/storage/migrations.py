@@ -178,6 +178,8 @@ def _heads(connection: Connection, database: CellDatabase, history: History) -> 
 
 
 async def _current(database: CellDatabase, history: History) -> tuple[str, ...]:
+    if database.missing_file:  # nothing applied; reading would create the file
+        return ()
     try:
         async with database.engine.connect() as connection:
             return await connection.run_sync(_heads, database, history)
@@ -193,6 +195,10 @@ Step = tuple[History, str, bool]
 
 async def _run(database: CellDatabase, steps: Sequence[Step]) -> None:
     """Run each (history, target, upward) step inside one transaction."""
+    if database.missing_file:
+        if not any(up for _, _, up in steps):  # nothing to undo where nothing was applied
+            return
+        database.make_directory()
     prepared = [
         (history, _checked_scripts(database.cell, history), target, up)
         for history, target, up in steps
