@@ -49,12 +49,18 @@ def _own_token(base: Path) -> str:
         return _owned[base][0]
     sweep(base)
     token = secrets.token_hex(8)
+    # Locked under a name no sweep reads, then renamed into place: a sweep never
+    # finds the file before its lock is held (it would take it for a dead one's).
     path = base / f"{PREFIX}{token}{LOCK_SUFFIX}"
-    lock = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    unready = base / f".{PREFIX}{token}{LOCK_SUFFIX}"
+    lock = os.open(unready, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        unready.rename(path)
     except OSError:
         os.close(lock)
+        with contextlib.suppress(OSError):
+            unready.unlink()
         raise
     if not _owned:
         atexit.register(_release)
