@@ -38,6 +38,7 @@ import json
 import logging
 import re
 import ssl
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -118,6 +119,9 @@ class _Puller:
     helpers: "list[asyncio.Task[None]]" = field(default_factory=list)
     shape: "ConsumerShape | None" = None  # what the server's consumer must look like
     failing: str | None = None  # why fetching fails now, until a fetch works again
+    # When the server last refused this consumer's pulls (its error callback says so;
+    # the fetch itself only times out, as if there were nothing to fetch).
+    denied_at: float = -1.0
 
     @property
     def free(self) -> int:
@@ -542,6 +546,17 @@ async def provision(
             await nc.close()
 
 
+PULL_DENIED = (
+    "the server refuses this user's pulls (permissions violation): its configuration "
+    "no longer lets this process host the cell; restart it with the new topology"
+)
+
+
+def _pull_subject(shape: "ConsumerShape") -> str:
+    """The subject a pull of `shape`'s consumer is published to, as errors spell it."""
+    return f"$js.api.consumer.msg.next.{shape.stream}.{shape.name}".lower()
+
+
 def _timeout_reason(errors: Sequence[Exception], where: str, plan: Plan) -> str:
     """Why a JetStream request got no answer: a refused permission, or no JetStream."""
     denied = [str(e) for e in errors if "permissions violation" in str(e).lower()]
@@ -643,6 +658,7 @@ class NatsTransport:
         self._connect_error: Exception | None = None
         self._publish_failing: str | None = None  # why the last publish failed, until one works
         self._errors: list[Exception] = []  # the latest few the server sent (permissions)
+        self._last_logged_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -853,10 +869,14 @@ class NatsTransport:
             await puller.room.wait()
             if self._stopping:  # `close` wakes the puller to end here
                 return
+            asked = time.monotonic()
             try:
                 batch = await puller.subscription.fetch(puller.wanted, timeout=FETCH_WAIT)
-            except TimeoutError:  # nothing to fetch (nats-py raises both kinds)
-                self._fetch_works(puller)
+            except TimeoutError:  # nothing to fetch (nats-py raises both kinds), or refused
+                if puller.denied_at >= asked:
+                    await self._fetch_failed(puller, PermissionError(PULL_DENIED))
+                else:
+                    self._fetch_works(puller)
                 continue
             except Exception as error:  # disconnected (the client reconnects), or worse:
                 # this loop must outlive any of it, or the cell silently stops consuming.
@@ -1064,6 +1084,11 @@ class NatsTransport:
 
     async def _on_error(self, error: Exception) -> None:
         self._errors = [*self._errors[-9:], error]
+        said = str(error).lower()
+        if "permissions violation" in said:
+            for puller in self._pullers:
+                if puller.shape is not None and _pull_subject(puller.shape) in said:
+                    puller.denied_at = time.monotonic()
         if self._nc is None:  # still connecting: keep the reason for the one-line error
             # The server's own refusal says most; a reset on the retry after it, little.
             refusal = isinstance(self._connect_error, nats.errors.Error) and not isinstance(
@@ -1071,7 +1096,11 @@ class NatsTransport:
             )
             if not refusal:
                 self._connect_error = error
-        logger.warning("nats: %s", error)
+        # The client retries twice a second: the same error (a refused connection, a
+        # denied pull) is logged once, until another one or a reconnection comes.
+        if str(error) != self._last_logged_error:
+            logger.warning("nats: %s", error)
+            self._last_logged_error = str(error)
 
     async def _on_disconnected(self) -> None:
         if self._stopping:
@@ -1079,6 +1108,7 @@ class NatsTransport:
         logger.warning("nats: disconnected from %s; reconnecting", redact_url(self.url))
 
     async def _on_reconnected(self) -> None:
+        self._last_logged_error = None
         logger.info("nats: reconnected to %s", redact_url(self.url))
 
 

@@ -400,9 +400,11 @@ def kubernetes(
     nats_env = "".join(_secret_env(package, a, secret) for a in found)
     files["nats.yaml"] = (
         HEADER
-        + "# The server configuration is deploy/nats/nats-server.conf, loaded as a ConfigMap:\n"
+        + "# The server configuration is deploy/nats/nats-server.conf, loaded as a ConfigMap\n"
+        + "# (again after each change; a changed ConfigMap restarts nothing, so restart):\n"
         + f"#   kubectl create configmap {project}-nats-config "
-        + "--from-file=deploy/nats/nats-server.conf\n"
+        + "--from-file=deploy/nats/nats-server.conf --dry-run=client -o yaml | kubectl apply -f -\n"
+        + "#   kubectl rollout restart statefulset/nats\n"
         + f"# Passwords: kubectl create secret generic {secret} "
         + " ".join(f"--from-literal={a.user}=..." for a in found)
         + "\n"
@@ -445,6 +447,8 @@ def kubernetes(
         HEADER
         + "# Creates or updates the streams and consumers (`nats provision`, user ops); run\n"
         + "# it again after a change of cells or [bus]: processes refuse to start until then.\n"
+        + "# A finished Job does not run again, and its template cannot change: delete it first,\n"
+        + f"#   kubectl delete job {project}-provision --ignore-not-found\n"
         + (
             "# TLS: every process reads its [bus] TLS files from the Secret\n"
             + _k8s_secret_command(f"{project}-bus-tls", [f.name for f in tls.client])
