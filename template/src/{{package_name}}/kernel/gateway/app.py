@@ -48,9 +48,11 @@ from .routes import Endpoint, Routes, route_table
 
 PACKAGE = __package__.partition(".")[0]
 DOCS_PATH = "/docs"
-# The request headers the gateway reads (and `endpoint`'s two): what a listed
-# origin's page may send; a browser asks in its preflight before it does.
-CORS_REQUEST_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-id")
+# The request headers the gateway reads: what a listed origin's page may send
+# (a browser asks in its preflight before it does).
+CORS_REQUEST_HEADERS = (
+    "authorization", "content-type", "x-api-key", "x-request-id", IDEMPOTENCY_KEY, TRACEPARENT,
+)  # fmt: skip
 logger = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
@@ -150,8 +152,7 @@ def build_app(
             inner,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            # Every request header the gateway reads (a browser asks before it sends one).
-            allow_headers=[*CORS_REQUEST_HEADERS, IDEMPOTENCY_KEY, TRACEPARENT],
+            allow_headers=list(CORS_REQUEST_HEADERS),
             expose_headers=["x-request-id", "retry-after"],
         )
     front = Front(
