@@ -2,10 +2,8 @@
 """`serve` (run the gateway) and `gateway hash-key` (make an API key to configure)."""
 
 import asyncio
-import errno
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +18,7 @@ from ..core.errors import UnavailableError
 from ..gateway.keys import hash_key, new_key
 from ..gateway.routes import RouteError
 from ..runtime.composition import build_transport, check_storage
+from ..runtime.listening import listen_problem
 from ..runtime.logs import configure_logging
 from ..runtime.metrics_endpoint import serve_metrics
 from ..runtime.serve import APP_FACTORY, load_service, uvicorn_options
@@ -119,29 +118,6 @@ def serve(
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
-
-
-def listen_problem(host: str, port: int, host_origin: str, port_origin: str) -> str | None:
-    """Why uvicorn could not listen on host:port, found before anything starts.
-
-    uvicorn would fail only after the sandbox pools and the app have started, with
-    a logged traceback. Each address `host` resolves to is bound once and released.
-    """
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as error:
-        return f"{host_origin}: cannot resolve {host!r} ({error}); expected an address or name"
-    for family, kind, protocol, _, address in addresses:
-        try:
-            with socket.socket(family, kind, protocol) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-        except OSError as error:
-            # An address this machine does not have is the host's fault; in use or
-            # privileged, the port's.
-            blamed = host_origin if error.errno == errno.EADDRNOTAVAIL else port_origin
-            return f"{blamed}: cannot listen on {host}:{port} ({error.strerror})"
-    return None
 
 
 async def _check_bus(topology: Topology, hosted: tuple[Cell, ...]) -> None:

@@ -18,7 +18,6 @@ responses and the lifespan protocol.
 """
 
 import html
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -39,7 +38,7 @@ from .endpoint import (
     Sender,
     command_endpoint,
 )
-from .health import ReadinessCheck, bus_ready, public_part
+from .health import Readiness, ReadinessCheck, bus_ready, not_ready_detail
 from .layers import Cors, Front
 from .openapi import openapi_document
 from .problems import Problem
@@ -53,7 +52,6 @@ DOCS_PATH = "/docs"
 CORS_REQUEST_HEADERS = (
     "authorization", "content-type", "x-api-key", "x-request-id", IDEMPOTENCY_KEY, TRACEPARENT,
 )  # fmt: skip
-logger = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractAsyncContextManager[Sender]]
 
@@ -96,30 +94,17 @@ def build_app(
         timeout=settings.timeout,
     )
     document = openapi_document(routes, settings, title=title, version=version)
-    checks: list[ReadinessCheck] = []
-    logged: list[str] = []  # the problems last logged: probes ask every few seconds
-
-    def log_if_changed(problems: list[str]) -> None:
-        if problems == logged:
-            return
-        if problems:
-            logger.warning("not ready: %s", "; ".join(problems))
-        else:
-            logger.info("ready again")
-        logged[:] = problems
+    ready = Readiness()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not checks:
+        if not ready.started:
             raise Problem(503, "not ready: the service is starting", headers={"Retry-After": "1"})
-        problems = [problem for check in checks for problem in await check()]
-        log_if_changed(problems)
+        problems = await ready.problems()
         if problems:
-            parts = "; ".join(dict.fromkeys(public_part(problem) for problem in problems))
-            detail = f"not ready: {parts} (the reasons are in the service's log)"
-            raise Problem(503, detail, headers={"Retry-After": "1"})
+            raise Problem(503, not_ready_detail(problems), headers={"Retry-After": "1"})
         return JSONResponse({"status": "ready"})
 
     async def openapi(request: Request) -> Response:
@@ -139,11 +124,11 @@ def build_app(
     async def lifespan(app: object) -> AsyncIterator[None]:
         async with connect() as bus:
             holder.bus = bus
-            checks[:] = [make(bus) for make in readiness]
+            ready.checks = [make(bus) for make in readiness]
             try:
                 yield
             finally:
-                checks.clear()
+                ready.checks = ()
                 holder.bus = None
 
     inner: ASGIApp = Routes(table)

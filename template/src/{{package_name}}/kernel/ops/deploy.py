@@ -50,6 +50,9 @@ NATS_IMAGE = f"nats:{NATS_VERSION}-alpine"
 NATS_STORE = "/data/jetstream"
 NATS_ARGS = '["-c", "/etc/nats/nats-server.conf", "-sd", "/data/jetstream", "-m", "8222"]'
 GATEWAY_PORT = 8000
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 - inside a container: its ports are what is published
+# A worker's `/healthz` and `/readyz` (`worker --health-port`), for the probes.
+HEALTH_PORT = 8001
 # Where a container's cells keep their SQLite files: topology.toml's default
 # `data_dir` ("data"), beside it in /app. The image creates it owned by the app
 # user, so a fresh volume mounted there is writable by that user too.
@@ -58,10 +61,32 @@ DATA_DIR = "/app/data"
 
 def _process_commands(found: Sequence[Account]) -> dict[str, list[str]]:
     """Service name -> the command it runs, for every process of the deployment."""
-    commands = {"gateway": ["serve", "--host", "0.0.0.0", "--port", str(GATEWAY_PORT)]}  # noqa: S104 -- inside the container
+    commands = {"gateway": ["serve", "--host", EVERY_ADDRESS, "--port", str(GATEWAY_PORT)]}
+    health = ["--health-host", EVERY_ADDRESS, "--health-port", str(HEALTH_PORT)]
     for account in services(found)[1:]:
-        commands[account.user.replace("_", "-")] = ["worker", *account.cells]
+        commands[account.user.replace("_", "-")] = ["worker", *account.cells, *health]
     return commands
+
+
+def _probe_port(name: str) -> int:
+    return GATEWAY_PORT if name == "gateway" else HEALTH_PORT
+
+
+def compose_healthcheck(port: int) -> list[str]:
+    """`/readyz` from inside the container (the image has Python, not curl or wget);
+    the Host is `localhost`, which the gateway's default `allowed_hosts` keeps."""
+    probe = (
+        "import urllib.request as u; u.urlopen(u.Request("
+        f"'http://127.0.0.1:{port}/readyz', headers={{'Host': 'localhost'}}), timeout=2)"
+    )
+    return [
+        "    healthcheck:\n",
+        f'      test: ["CMD", "python", "-c", "{probe}"]\n',
+        "      interval: 10s\n",
+        "      timeout: 5s\n",
+        "      start_period: 30s\n",
+        "      retries: 3\n",
+    ]
 
 
 def _storing(account: Account, cells: Sequence[Cell]) -> list[str]:
@@ -243,6 +268,7 @@ def compose(
         mounts = ([f"      - {name}-data:{DATA_DIR}\n"] if storing else []) + client_mounts
         if mounts:
             text += ["    volumes:\n", *mounts]
+        text += compose_healthcheck(_probe_port(name))
         text.append("    restart: unless-stopped\n")
         # An init as PID 1 reaps orphans: a sandbox worker outliving its killed zygote is
         # adopted by PID 1, and the service (PID 1 otherwise) reaps only its own children.
@@ -327,10 +353,10 @@ def _k8s_gateway_env(package: str, project: str) -> str:
     )
 
 
-def _k8s_gateway_probes() -> str:
+def _k8s_probes(port: int) -> str:
     """Readiness from /readyz, liveness from /healthz; the kubelet would send the pod's
     IP as Host, which the gateway refuses, so the probes say `localhost`."""
-    probe = f"port: {GATEWAY_PORT}, httpHeaders: [{{name: Host, value: localhost}}]"
+    probe = f"port: {port}, httpHeaders: [{{name: Host, value: localhost}}]"
     return (
         f"          readinessProbe: {{httpGet: {{path: /readyz, {probe}}}, periodSeconds: 5}}\n"
         + f"          livenessProbe: {{httpGet: {{path: /healthz, {probe}}}, periodSeconds: 10}}\n"
@@ -517,7 +543,8 @@ def kubernetes(
             + _k8s_storage_env(package, project, storing)
             + (_k8s_gateway_env(package, project) if name == "gateway" else "")
             + _k8s_mounts(storing=bool(storing), tls=tls, scratch=True)
-            + (_k8s_gateway_port() + _k8s_gateway_probes() if name == "gateway" else "")
+            + (_k8s_gateway_port() if name == "gateway" else "")
+            + _k8s_probes(_probe_port(name))
         )
         volumes = (
             (

@@ -32,11 +32,17 @@ from ..bus.jetstream import NatsTransport
 from ..bus.nats_tls import client_context
 from ..config.topology import Topology, TopologyError, check_cells
 from ..core.cell import Cell, Risk
+from ..gateway.health import bus_ready
 from ..sandbox.placement import sandboxed
+from ..sandbox.readiness import sandbox_ready
 from ..storage import OutboxRelay, StoredCell, open_database, stored
 from ..storage.migrations import require_up_to_date
-from ..storage.readiness import track, untrack
+from ..storage.readiness import storage_ready, track, untrack
 from .registry import load_cells
+
+# What `/readyz` checks in a process hosting cells (serve's, and a worker's
+# health endpoint): the bus and its consumers, the sandbox pools, the databases.
+READINESS = (bus_ready, sandbox_ready, storage_ready)
 
 Role = Literal["serve", "worker"]
 PACKAGE = __package__.partition(".")[0]

@@ -21,12 +21,9 @@ from ..config.gateway_settings import GatewaySettings, load_gateway_settings
 from ..config.topology import ENV_PATH, Topology, load_topology
 from ..core.cell import Cell
 from ..gateway.app import Gateway, build_app
-from ..gateway.health import bus_ready
 from ..gateway.protocol import GatewayProtocol
 from ..gateway.routes import route_table
-from ..sandbox.readiness import sandbox_ready
-from ..storage.readiness import storage_ready
-from .composition import hosted_cells, running, unsandboxed_high_risk
+from .composition import READINESS, hosted_cells, running, unsandboxed_high_risk
 from .logs import configure_logging
 from .registry import load_cells
 
@@ -121,8 +118,7 @@ def create_app() -> Gateway:
         service.settings,
         service.cells,
         connect=lambda: running(service.topology, service.hosted),
-        # What `/readyz` checks: the bus, the sandbox pools and the cells' databases.
-        readiness=(bus_ready, sandbox_ready, storage_ready),
+        readiness=READINESS,
         title=PROJECT_NAME,
         version=__version__,
     )

@@ -4,12 +4,16 @@
 `worker` hosts the cells placed `remote` in topology.toml, or the cells named on
 its command line. It prints one `ready` line when its cells are registered, and
 on SIGTERM or SIGINT stops taking messages, finishes what it holds and exits 0.
-It runs on uvloop where that is installed, as `serve` does.
+It runs on uvloop where that is installed, as `serve` does. With
+`--health-port` it answers `/healthz` and `/readyz` for probes
+(`health_endpoint`).
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,9 +29,11 @@ from ..config.topology import (
 )
 from ..core.cell import Cell
 from ..core.errors import UnavailableError
+from ..gateway.health import Readiness
 from ..sandbox.placement import preflight
 from ..storage import StorageError
-from .composition import hosted_cells, running
+from .composition import READINESS, hosted_cells, running
+from .health_endpoint import listen, serving_health
 from .logs import configure_logging
 from .metrics_endpoint import serve_metrics
 from .registry import load_cells
@@ -51,9 +57,21 @@ def worker(
             max=65535,
         ),
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Answer probes on HOST:PORT/healthz and /readyz (see --health-host).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    health_host: Annotated[
+        str, typer.Option(help="The address --health-port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run cells in this process, connected to the others over NATS."""
     configure_logging()
+    health = listen(health_host, health_port) if health_port is not None else None
     try:
         settings = load_topology(topology)
         hosted = hosted_cells(
@@ -66,7 +84,7 @@ def worker(
     if metrics_port is not None:
         serve_metrics(metrics_port)
     try:
-        run_loop(serve_until_stopped(settings, hosted))
+        run_loop(serve_until_stopped(settings, hosted, health))
     except UnavailableError as error:  # NATS unreachable: say so in one line
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -86,13 +104,25 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-async def serve_until_stopped(settings: Topology, hosted: tuple[Cell, ...]) -> None:
-    """Run `hosted` until SIGTERM or SIGINT, then drain; print `ready` once serving."""
+async def serve_until_stopped(
+    settings: Topology, hosted: tuple[Cell, ...], health: socket.socket | None = None
+) -> None:
+    """Run `hosted` until SIGTERM or SIGINT, then drain; print `ready` once serving.
+
+    Probes on `health` are answered from the start (`/readyz`: 503 while starting)
+    until the cells have drained."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(settings, hosted) as bus:
+    ready = Readiness()
+    async with contextlib.AsyncExitStack() as stack:
+        if health is not None:
+            await stack.enter_async_context(serving_health(health, ready))
+            host, port = health.getsockname()[:2]
+            logger.info("health: http://%s:%d/healthz and /readyz", host, port)
+        bus = await stack.enter_async_context(running(settings, hosted))
+        ready.checks = [make(bus) for make in READINESS]
         names = ", ".join(bus.cells)
         typer.echo(f"ready: worker hosting {names} on {redact_url(settings.bus.url)}", err=True)
         await stop.wait()
