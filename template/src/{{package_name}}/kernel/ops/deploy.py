@@ -49,6 +49,17 @@ NATS_VERSION = "2.15.1"
 NATS_IMAGE = f"nats:{NATS_VERSION}-alpine"
 NATS_STORE = "/data/jetstream"
 NATS_ARGS = '["-c", "/etc/nats/nats-server.conf", "-sd", "/data/jetstream", "-m", "8222"]'
+# nats-server's monitoring port (`-m 8222`): up once JetStream has recovered its
+# streams (which may take minutes after a crash: the startup probe waits), ready
+# while the server answers, alive while JetStream works.
+NATS_PROBES = (
+    "          startupProbe: {httpGet: {path: /healthz?js-enabled-only=true, port: 8222},"
+    " periodSeconds: 2, failureThreshold: 90}\n"
+    "          readinessProbe: {httpGet: {path: /healthz?js-server-only=true, port: 8222},"
+    " periodSeconds: 10}\n"
+    "          livenessProbe: {httpGet: {path: /healthz?js-enabled-only=true, port: 8222},"
+    " periodSeconds: 30, failureThreshold: 3}\n"
+)
 GATEWAY_PORT = 8000
 EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 - inside a container: its ports are what is published
 # A worker's `/healthz` and `/readyz` (`worker --health-port`), for the probes.
@@ -450,6 +461,7 @@ def kubernetes(
         + "          env:\n"
         + nats_env
         + "          ports: [{containerPort: 4222}]\n"
+        + NATS_PROBES
         + "          volumeMounts:\n"
         + "            - {name: config, mountPath: /etc/nats}\n"
         + f"            - {{name: data, mountPath: {NATS_STORE}}}\n"
