@@ -23,6 +23,11 @@ what it reads where it reads it, before the parser buffers anything:
                     with Transfer-Encoding (faulty framing, RFC 9112 6.1): 400
     expectation     an Expect header other than 100-continue (which uvicorn
                     meets): 417, closed (RFC 9110 10.1.1)
+    upgrade         `Connection: upgrade` with an `Upgrade` header (h2c,
+                    websocket): 400, closed. httptools stops at such a head
+                    and uvicorn, serving no upgrade, reads the bytes after it
+                    as the next request: a body would run as a request no
+                    layer in front saw (request smuggling), or be dropped
 
 Refusals made here are problem+json with a request id and the security
 headers, and leave an audit line, like every refusal made by the app.
@@ -106,6 +111,9 @@ class GatewayProtocol(HttpToolsProtocol):
             # read this body differently (request smuggling).
             self._refuse(Problem(400, "transfer-encoding: not part of HTTP/1.0"))
             return
+        if self.parser.should_upgrade():
+            self._refuse(Problem(400, "upgrade: not served; send the request without Upgrade"))
+            return
         expected = [value for name, value in self.headers if name == b"expect"]
         if expected and [value.lower() for value in expected] != [b"100-continue"]:
             self._refuse(Problem(417, "expect: only 100-continue is met"))
@@ -131,6 +139,10 @@ class GatewayProtocol(HttpToolsProtocol):
         self._disarm()
         self.reading_head = True
         self.head_bytes = 0
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """Refused in `on_headers_complete`, with its audit line: uvicorn's two warnings
+        for each such request would let any client flood the log."""
 
     def send_400_response(self, msg: str) -> None:
         """What httptools refused to parse: a problem like every other refusal."""

@@ -81,6 +81,9 @@ def uvicorn_options(settings: GatewaySettings, drain_timeout: float) -> dict[str
             read_timeout=settings.read_timeout,
         ),
         "lifespan": "on",
+        # No websockets: the gateway's layers judge HTTP requests only (and the
+        # protocol refuses every Upgrade before uvicorn could switch).
+        "ws": "none",
         "access_log": False,  # the gateway writes its own audit line per request
         "server_header": False,
         "log_config": None,
