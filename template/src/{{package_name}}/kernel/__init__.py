@@ -25,6 +25,7 @@ from .core.contracts import (
 from .core.errors import (
     BusError,
     DeadlineExceededError,
+    OutageError,
     RejectedError,
     UnavailableError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "Event",
     "Message",
     "On",
+    "OutageError",
     "Principal",
     "Public",
     "RejectedError",

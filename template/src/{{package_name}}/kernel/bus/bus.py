@@ -24,6 +24,7 @@ maps of plain async callables, so a placement can register a copy of a cell
 whose handlers forward elsewhere (`dataclasses.replace(cell, commands=...)`).
 """
 
+import asyncio
 import logging
 import time
 from typing import Any, TypeVar
@@ -276,14 +277,16 @@ class Bus:
             message_id,
         )
 
-    async def relay(self, envelope: Envelope) -> None:
+    async def relay(self, envelope: Envelope) -> asyncio.Future[None] | None:
         """Publish an event envelope built earlier (a cell's outbox holds it until commit).
 
         Its id makes a second relay of the same envelope a no-op for consumers.
+        Returns what the transport's `publish` does: None once the event is kept
+        durably, or a future that completes once its consumers have settled it.
         """
         with span("publish", envelope.type, SpanKind.PRODUCER, envelope.traceparent):
             metrics.count_sent(envelope.type)
-            await self.transport.publish(envelope)
+            return await self.transport.publish(envelope)
 
     # -- internals -----------------------------------------------------------------
 

@@ -13,6 +13,10 @@ by all its instances (they compete). Explicit ack; a failure is `nak`ed with the
 policy's backoff; after `max_deliveries` the event is copied to the dead-letter
 stream and terminated. A handler that runs long tells the server it is still
 working, so only a crashed worker's message is redelivered (after `ack_wait`).
+A handler that met an outage (`OutageError`: its database down) keeps the
+message, kept alive the same way, and runs again every `OUTAGE_RETRY` seconds:
+a `nak` would count a delivery, and the backoff's few seconds would
+dead-letter events through a database restart.
 `Nats-Msg-Id` is the envelope id, so JetStream drops duplicates for two minutes.
 
 Streams and consumers are provisioned, not created by whoever starts first: a
@@ -68,6 +72,7 @@ from ..core.errors import (
     BusError,
     DeadlineExceededError,
     NoHandlerError,
+    OutageError,
     SerializationError,
     UnavailableError,
 )
@@ -76,6 +81,7 @@ from .codec import ERROR_TYPE, error_body
 from .envelope import Envelope, new_id, now_rfc3339
 from .nats_tls import TlsOnlyClient
 from .transport import (
+    OUTAGE_RETRY,
     Consumer,
     DeadLetter,
     DeliveryPolicy,
@@ -965,7 +971,12 @@ class NatsTransport:
             await self._dead_letter(puller, msg, "no outcome after every delivery", attempt)
             return
         try:
-            await puller.consumer(envelope)
+            while True:
+                try:
+                    await puller.consumer(envelope)
+                    break
+                except OutageError:  # not the event's fault: held (kept alive), tried again
+                    await asyncio.sleep(OUTAGE_RETRY)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the bus logged it; decide between retry and dead letter

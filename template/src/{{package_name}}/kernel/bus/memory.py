@@ -13,11 +13,18 @@ so a payload that would not survive NATS fails the same way in memory.
   a slow consumer slows its producers instead of growing memory.
 - A failing event handler is retried after `policy.backoff`, then the event is
   dead-lettered (kept in a bounded list, counted in the metrics). An event
-  that cannot be decoded is dead-lettered at once: retrying cannot fix it.
+  that cannot be decoded is dead-lettered at once: retrying cannot fix it. One
+  whose handler met an outage (`OutageError`: its database down) is tried
+  again every `OUTAGE_RETRY` seconds, counting no attempt.
 - The same envelope id published twice within `dedupe_window` is delivered once
   (the last `dedupe_limit` ids are remembered).
+- `publish` returns a future that completes once every consuming cell has
+  settled the event (handled it, or dead-lettered it): the outbox of the cell
+  that published it keeps its row until then, so a process killed with events
+  still queued delivers them again when it starts (consumers dedupe by id).
 - Memory is not durable: what is still queued when `close` times out is lost
-  (and logged). Use NATS when that matters.
+  (and logged) for a cell without storage; a cell's outbox relays it at the
+  next start. Use NATS when more than that matters.
 """
 
 import asyncio
@@ -25,12 +32,14 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
-from ..core.errors import NoHandlerError, SerializationError, UnavailableError
+from ..core.errors import NoHandlerError, OutageError, SerializationError, UnavailableError
 from . import metrics
 from .envelope import Envelope
 from .transport import (
+    OUTAGE_RETRY,
     Consumer,
     DeadLetter,
     DeliveryPolicy,
@@ -64,6 +73,16 @@ class _Group:
             self.settled.set()
 
 
+class _Settling:
+    """One published event: how many consuming groups have still to settle it."""
+
+    __slots__ = ("future", "remaining")
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
 class MemoryTransport:
     """In-process transport; see the module docstring for its delivery rules."""
 
@@ -85,6 +104,7 @@ class MemoryTransport:
         self._responders: dict[str, tuple[str, list[Responder], itertools.count[int]]] = {}
         self._groups: dict[str, dict[str, _Group]] = {}
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._settling: dict[str, _Settling] = {}  # published events not settled yet
         self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=dead_letter_limit)
         self._retries: set[asyncio.Task[None]] = set()
         self._requests = 0
@@ -164,16 +184,23 @@ class MemoryTransport:
             if not self._requests:
                 self._requests_done.set()
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, envelope: Envelope) -> asyncio.Future[None] | None:
         self._check_open()
-        if self._already_seen(envelope.id):
-            return
-        for group in tuple(self._groups.get(envelope.type, {}).values()):
+        if self._already_seen(envelope.id):  # the same event again: its first settling
+            known = self._settling.get(envelope.id)
+            return None if known is None else known.future
+        groups = tuple(self._groups.get(envelope.type, {}).values())
+        if not groups:
+            return None
+        settling = self._settling[envelope.id] = _Settling(len(groups))
+        for group in groups:
             if group.queue.full():  # wait for room, but not forever (a timer only then)
                 try:
                     async with asyncio.timeout(self.publish_timeout):
                         await group.queue.put((envelope, 1))
                 except TimeoutError:
+                    # Published again later (its row stays in the outbox): not a duplicate.
+                    self.forget(envelope.id)
                     raise UnavailableError(
                         f"{envelope.type}: queue of cell {group.name!r} stayed full for "
                         f"{self.publish_timeout:g} s"
@@ -181,6 +208,7 @@ class MemoryTransport:
             else:
                 group.queue.put_nowait((envelope, 1))
             group.add()
+        return settling.future
 
     async def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)
@@ -193,6 +221,19 @@ class MemoryTransport:
         """Drop `message_id` from the dedupe memory: the next publish of it is delivered
         (what a JetStream redelivery after a lost ack looks like to a consumer)."""
         self._seen.pop(message_id, None)
+        self._settling.pop(message_id, None)
+
+    def _settle(self, group: _Group, envelope: Envelope) -> None:
+        """`group` is done with `envelope`; the publisher hears once every group is."""
+        group.done()
+        settling = self._settling.get(envelope.id)
+        if settling is None:  # forgotten meanwhile, or published with no group then
+            return
+        settling.remaining -= 1
+        if settling.remaining <= 0:
+            del self._settling[envelope.id]
+            if not settling.future.done():
+                settling.future.set_result(None)
 
     def _already_seen(self, message_id: str) -> bool:
         """Remember ids for `dedupe_window` seconds (JetStream's duplicate window), and
@@ -220,11 +261,14 @@ class MemoryTransport:
             except Exception as error:  # the bus already logged it; decide what comes next
                 self._after_failure(group, envelope, attempt, error)
                 continue
-            group.done()
+            self._settle(group, envelope)
 
     def _after_failure(
         self, group: _Group, envelope: Envelope, attempt: int, error: Exception
     ) -> None:
+        if isinstance(error, OutageError):  # not the event's fault: again, uncounted
+            self._schedule(self._retry(group, envelope, attempt, OUTAGE_RETRY))
+            return
         if isinstance(error, SerializationError) or attempt >= self.policy.max_deliveries:
             self._dead.append(
                 DeadLetter(group=group.name, reason=str(error), attempts=attempt, envelope=envelope)
@@ -238,13 +282,19 @@ class MemoryTransport:
                 error,
                 extra={"correlation_id": envelope.correlationid, "message_id": envelope.id},
             )
-            group.done()
+            self._settle(group, envelope)
             return
-        retry = asyncio.create_task(self._retry(group, envelope, attempt + 1))
-        self._retries.add(retry)
-        retry.add_done_callback(self._retries.discard)
+        next_attempt = attempt + 1
+        self._schedule(
+            self._retry(group, envelope, next_attempt, self.policy.delay_before(next_attempt))
+        )
 
-    async def _retry(self, group: _Group, envelope: Envelope, attempt: int) -> None:
-        await asyncio.sleep(self.policy.delay_before(attempt))
+    def _schedule(self, retry: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(retry)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, group: _Group, envelope: Envelope, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)
         # A retry waits for room like any publisher; it is already counted as unsettled.
         await group.queue.put((envelope, attempt))

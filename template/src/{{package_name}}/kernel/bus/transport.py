@@ -8,6 +8,7 @@ redelivery). `group` is the cell name: instances of one cell share a group and
 compete for its messages, while different cells each receive every event.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,6 +58,13 @@ class DeliveryPolicy:
         return self.backoff[min(attempt - 2, len(self.backoff) - 1)]
 
 
+# Seconds between tries of an event whose handler met an outage (`OutageError`:
+# its database down or full). These tries count no attempt: the event is not at
+# fault, and `max_deliveries` would otherwise dead-letter it within the backoff's
+# few seconds, shorter than a database restart.
+OUTAGE_RETRY = 1.0
+
+
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """An event a cell could not handle after every attempt, kept for inspection."""
 
@@ -89,8 +97,15 @@ class Transport(Protocol):
         """Deliver a command to one responder and return its reply envelope."""
         ...
 
-    async def publish(self, envelope: Envelope) -> None:
-        """Deliver an event to every consuming group (once per `envelope.id`)."""
+    async def publish(self, envelope: Envelope) -> asyncio.Future[None] | None:
+        """Deliver an event to every consuming group (once per `envelope.id`).
+
+        None once the event is kept where it outlives this process (JetStream
+        acknowledged it). A transport that keeps it only in memory returns a
+        future that completes once every consuming group has settled it
+        (handled, or dead-lettered): a cell's outbox keeps the event's row until
+        then, so a process killed before that delivers it again when it starts.
+        """
         ...
 
     async def serve(self, message_type: str, group: str, responder: Responder) -> None: ...

@@ -51,6 +51,15 @@ class UnavailableError(BusError):
     code = "unavailable"
 
 
+class OutageError(UnavailableError):
+    """A part the handler needs is down (its cell's database): the message is not at fault.
+
+    An event whose handler raises it is tried again once a second without counting
+    an attempt, so an outage (a database restart, a full disk) dead-letters nothing.
+    On the wire it is an `UnavailableError` (a 503 with Retry-After at the gateway).
+    """
+
+
 class UndeclaredError(BusError):
     """A handler sent a command its cell does not declare, or published another cell's event.
 

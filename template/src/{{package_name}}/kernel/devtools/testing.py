@@ -167,7 +167,8 @@ class CellUnderTest:
         await self.settle()
 
     async def settle(self) -> None:
-        """Wait until no event is queued or being handled, within the timeout."""
+        """Wait until no event is queued or being handled, within the timeout; then the
+        outbox rows of the events handled are gone, as the relay's loop would delete them."""
         try:
             async with asyncio.timeout(self.timeout):
                 await self._transport.idle()
@@ -176,6 +177,8 @@ class CellUnderTest:
                 f"cell {self.cell.name!r}: events still being handled after {self.timeout:g} s "
                 "(a handler that never returns?)"
             ) from None
+        if self._resources.outbox is not None:
+            await self._resources.outbox.forget_settled()
 
     def _fake_cells(self) -> list[Cell]:
         """One stand-in cell per cell the fakes answer for, named like the real one."""

@@ -166,6 +166,8 @@ async def running(topology: Topology, cells: Sequence[Cell]) -> AsyncIterator[Bu
             for outbox in outboxes.values():  # what is not relayed stays for the next start
                 await outbox.stop()
             await bus.close()
+            for outbox in outboxes.values():  # events the drain finished: their rows go
+                await outbox.forget_settled()
 
 
 async def check_storage(topology: Topology, cells: Sequence[Cell]) -> None:

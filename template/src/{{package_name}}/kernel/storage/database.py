@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from ..config.topology import redact_url
-from ..core.errors import UnavailableError
+from ..core.errors import OutageError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -77,9 +77,11 @@ class CellDatabase:
                 await self._connect(session)
                 yield session
         except DBAPIError as error:
-            if not error.connection_invalidated:  # a query's own error: the handler's
-                raise
-            raise self._unreachable(error) from None  # the connection died on the way
+            if error.connection_invalidated:  # the connection died on the way
+                raise self._unreachable(error) from None
+            if _outage(error):  # the file or the server cannot take it now (a full disk)
+                raise self._unreachable(error, "use") from None
+            raise  # a statement's own error: the handler's
 
     async def _connect(self, session: AsyncSession) -> None:
         """Take the connection before the block runs, so a database that is down is told
@@ -91,9 +93,9 @@ class CellDatabase:
             raise self._unreachable(error) from None
         self.problem = None
 
-    def _unreachable(self, error: BaseException) -> UnavailableError:
-        self.problem = f"cells.{self.cell}: cannot reach its database: {_one_line(error)}"
-        return UnavailableError(self.problem)
+    def _unreachable(self, error: BaseException, verb: str = "reach") -> OutageError:
+        self.problem = f"cells.{self.cell}: cannot {verb} its database: {_one_line(error)}"
+        return OutageError(self.problem)
 
     @property
     def missing_file(self) -> bool:
@@ -167,7 +169,10 @@ def parse_url(cell: str, url: str) -> URL:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
-        why = " (its port is not a number)" if isinstance(error, ValueError) else ""
+        why = ""
+        if isinstance(error, ValueError):  # `user:p@ss@host`: the text after `:` read as a port
+            why = " (its port is not a number"
+            why += ": percent-encode @ : / in the password)" if url.count("@") > 1 else ")"
         raise StorageError(
             f"cells.{cell}: storage URL is not a database URL{why}: {redact_url(url)[:80]!r}"
         ) from None
@@ -255,6 +260,26 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# SQLite result codes (the low byte of `sqlite_errorcode`) that say the file cannot
+# be used now, whatever the statement: a full disk, an I/O error, a read-only or
+# vanished file, a lock held past the busy timeout.
+SQLITE_OUTAGES = frozenset({5, 8, 10, 13, 14})  # BUSY, READONLY, IOERR, FULL, CANTOPEN
+# PostgreSQL SQLSTATE classes that say the same of the server: 08 connection
+# exception, 53 insufficient resources (disk full, out of memory, too many
+# connections), 57 operator intervention (shutting down, cannot connect now).
+POSTGRES_OUTAGES = ("08", "53", "57")
+
+
+def _outage(error: DBAPIError) -> bool:
+    """True when the database, not the statement, failed: the handler may try again later."""
+    original = error.orig
+    code = getattr(original, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in SQLITE_OUTAGES
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return isinstance(state, str) and state.startswith(POSTGRES_OUTAGES)
 
 
 def _one_line(error: BaseException) -> str:

@@ -4,9 +4,12 @@
 Right after a handler's transaction commits, its events are published. Their
 outbox rows are deleted in batches by the relay's loop (one transaction for
 many events instead of one more per event: the write path then costs one
-transaction per message). If the bus refuses (disconnected, or the process
-dies first), the rows stay: the loop publishes them when the process starts
-again and every `interval` seconds while it runs. An event may then be
+transaction per message), once the bus holds each event for good: JetStream
+acknowledged it, or, on the in-memory bus, which keeps nothing across a
+restart, every consuming cell has handled it (or dead-lettered it). If the bus
+refuses (disconnected), or the process dies first, the rows stay: the loop
+publishes them when the process starts again and every `interval` seconds
+while it runs (skipping those still being handled here). An event may then be
 published twice (published, then the process died before its row was
 deleted); its id is the bus's dedupe key (JetStream's `Nats-Msg-Id`) and
 consumers record ids in their inbox, so it is still applied once.
@@ -41,7 +44,9 @@ PRUNE_EVERY = 3600.0
 
 
 class Publisher(Protocol):
-    async def relay(self, envelope: Envelope) -> None: ...
+    async def relay(self, envelope: Envelope) -> asyncio.Future[None] | None:
+        """None once the bus holds the event for good; else a future completing then."""
+        ...
 
 
 class OutboxRelay:
@@ -62,7 +67,8 @@ class OutboxRelay:
         self.check = check
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._relayed: set[str] = set()  # published, their rows not deleted yet
+        self._relayed: set[str] = set()  # held by the bus for good, rows not deleted yet
+        self._in_flight: set[str] = set()  # published, their consumers not done yet
         self._pruned_at = 0.0
         self._failing: str | None = None  # why the database cannot be used, logged once
 
@@ -79,16 +85,22 @@ class OutboxRelay:
             self._task = None
         await self._forget_relayed()
 
+    async def forget_settled(self) -> None:
+        """Delete the rows of events settled since the loop stopped (handled while the
+        bus drained at shutdown), so the next start does not publish them again."""
+        await self._forget_relayed()
+
     async def relay_committed(self, envelopes: list[Envelope]) -> None:
         """Publish the events of a transaction that just committed; their rows go later."""
-        published = await self._publish(envelopes)
-        self._relayed.update(published)
+        held, _ = await self._publish(envelopes)
+        self._relayed.update(held)
         if self._task is None or len(self._relayed) >= BATCH:  # no loop to do it: now
             await self._forget_relayed()
 
     async def relay_pending(self) -> int:
-        """Publish every event still in the outbox (oldest first); returns how many."""
-        total = 0
+        """Publish every event still in the outbox (oldest first) but those being
+        handled here already; returns how many."""
+        total, after = 0, -1
         async with self._lock:
             while True:
                 await self._forget_relayed()
@@ -96,7 +108,10 @@ class OutboxRelay:
                     async with self.database.transaction() as session:
                         rows = (
                             await session.execute(
-                                select(outbox).order_by(outbox.c.position).limit(BATCH)
+                                select(outbox)
+                                .where(outbox.c.position > after)
+                                .order_by(outbox.c.position)
+                                .limit(BATCH)
                             )
                         ).all()
                 except (SQLAlchemyError, UnavailableError) as error:
@@ -119,16 +134,19 @@ class OutboxRelay:
                         data=bytes(row.data),
                     )
                     for row in rows
+                    if row.message_id not in self._in_flight | self._relayed
                 ]
-                published = await self._publish(envelopes)
-                if published:
-                    await self._forget(published)
-                total += len(published)
-                if len(published) < BATCH:
+                held, taken = await self._publish(envelopes)
+                if held:
+                    await self._forget(held)
+                total += taken
+                if taken < len(envelopes) or len(rows) < BATCH:  # refused, or all read
                     return total
+                after = rows[-1].position
 
-    async def _publish(self, envelopes: list[Envelope]) -> list[str]:
-        """Publish `WINDOW` events at a time; return the ids the bus took.
+    async def _publish(self, envelopes: list[Envelope]) -> tuple[list[str], int]:
+        """Publish `WINDOW` events at a time; return the ids the bus holds for good
+        (their rows may go) and how many it took, those still in flight included.
 
         Each publish waits for the bus's acknowledgement (JetStream's), so a
         window costs about one round trip instead of one per event. After a
@@ -137,6 +155,7 @@ class OutboxRelay:
         earlier one may then arrive after them; ids still make each one count once).
         """
         published: list[str] = []
+        taken = 0
         for start in range(0, len(envelopes), WINDOW):
             window = envelopes[start : start + WINDOW]
             if len(window) == 1:  # a handler's one event, the usual case: no task to gather
@@ -144,7 +163,9 @@ class OutboxRelay:
             else:
                 errors = await asyncio.gather(*(self._publish_one(w) for w in window))
             outcomes = list(zip(window, errors, strict=True))
-            published += [written.id for written, error in outcomes if error is None]
+            accepted = [written.id for written, error in outcomes if error is None]
+            taken += len(accepted)
+            published += [written for written in accepted if written not in self._in_flight]
             refused = [(written, error) for written, error in outcomes if error is not None]
             if refused:
                 written, error = refused[0]
@@ -156,7 +177,7 @@ class OutboxRelay:
                     error.detail,
                 )
                 break
-        return published
+        return published, taken
 
     async def _publish_one(self, written: Envelope) -> BusError | None:
         """Publish one committed event; the bus's refusal, or None once it took it."""
@@ -164,10 +185,18 @@ class OutboxRelay:
         if envelope is None:  # refused by the check (which logged why): never published
             return None
         try:
-            await self.bus.relay(envelope)
+            settled = await self.bus.relay(envelope)
         except BusError as error:  # kept in the outbox: the loop tries again
             return error
+        if settled is not None and not settled.done():  # its row stays until then
+            self._in_flight.add(written.id)
+            settled.add_done_callback(lambda _: self._settled(written.id))
         return None
+
+    def _settled(self, message_id: str) -> None:
+        """Every consumer is done with the event: its row goes with the next batch."""
+        self._in_flight.discard(message_id)
+        self._relayed.add(message_id)
 
     async def _forget_relayed(self) -> None:
         if self._relayed:

@@ -18,6 +18,7 @@ the cell's database:
 A cell without storage runs its handlers as they are, with `context.state`.
 """
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -67,7 +68,7 @@ class Relay(Protocol):
         source: str,
     ) -> Envelope: ...
 
-    async def relay(self, envelope: Envelope) -> None: ...
+    async def relay(self, envelope: Envelope) -> asyncio.Future[None] | None: ...
 
 
 class Incoming(Protocol):
