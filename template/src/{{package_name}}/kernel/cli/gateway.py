@@ -19,7 +19,7 @@ from ..gateway.keys import hash_key, new_key
 from ..gateway.routes import RouteError
 from ..runtime.composition import build_transport, check_storage
 from ..runtime.listening import listen_problem
-from ..runtime.logs import configure_logging
+from ..runtime.logs import LogLevelError, configure_logging
 from ..runtime.metrics_endpoint import serve_metrics
 from ..runtime.serve import APP_FACTORY, load_service, uvicorn_options
 from ..sandbox.placement import preflight
@@ -49,7 +49,11 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP gateway with the cells placed in this process."""
-    configure_logging()
+    try:
+        configure_logging()
+    except LogLevelError as error:  # <PKG>_LOG_LEVEL=LOUD
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     # Flags become environment overrides, so every uvicorn worker process sees them;
     # a bad one is still reported under the flag's name.
     flags = {"--host": ("HOST", host), "--port": ("PORT", port), "--workers": ("WORKERS", workers)}
@@ -105,6 +109,9 @@ def serve(
     # found: with Python's defaults a clean drain would end as 143 (or a KeyboardInterrupt).
     # A clean shutdown exits 0, as `worker` does.
     found = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # A closed terminal or ssh session (SIGHUP) stops it as SIGTERM does, draining, where
+    # Python's default would kill it mid-request. (`--workers 2`: uvicorn's own SIGHUP.)
+    found[signal.SIGHUP] = signal.signal(signal.SIGHUP, _stop_as_on_sigterm)
     try:
         uvicorn.run(
             APP_FACTORY,
@@ -118,6 +125,10 @@ def serve(
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+def _stop_as_on_sigterm(signum: int, frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _check_bus(topology: Topology, hosted: tuple[Cell, ...]) -> None:

@@ -118,11 +118,30 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._waiting, self._flush_on = [], None
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class LogLevelError(ValueError):
+    """<PKG>_LOG_LEVEL names no level; the message is one line."""
+
+
+def log_level(level: str | None = None) -> str:
+    """The level to log at: `level`, else <PKG>_LOG_LEVEL (empty is unset), else INFO."""
+    chosen = (level or os.environ.get(LEVEL_ENV, "") or "INFO").strip().upper()
+    if chosen not in LEVELS:
+        raise LogLevelError(
+            f"{LEVEL_ENV}: expected one of {', '.join(LEVELS)}, got {chosen.lower()!r}"
+        )
+    return chosen
+
+
 def configure_logging(level: str | None = None) -> None:
     """Send the service's logs to stderr as JSON lines; level from <PKG>_LOG_LEVEL or INFO.
 
-    Safe to call again: it replaces only the handler it installed before.
+    Safe to call again: it replaces only the handler it installed before. A level
+    that is none (`LOUD`) is a `LogLevelError` before anything changes.
     """
+    chosen = log_level(level)
     # The lines carry none of these: skip collecting them for every record (the
     # logging HOWTO's "Optimization").
     logging.logThreads = False
@@ -137,4 +156,4 @@ def configure_logging(level: str | None = None) -> None:
     handler = StderrHandler()
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel((level or os.environ.get(LEVEL_ENV, "INFO")).upper())
+    root.setLevel(chosen)

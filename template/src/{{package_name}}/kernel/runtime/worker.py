@@ -3,7 +3,8 @@
 
 `worker` hosts the cells placed `remote` in topology.toml, or the cells named on
 its command line. It prints one `ready` line when its cells are registered, and
-on SIGTERM or SIGINT stops taking messages, finishes what it holds and exits 0.
+on SIGTERM, SIGINT or SIGHUP stops taking messages, finishes what it holds and
+exits 0.
 It runs on uvloop where that is installed, as `serve` does. With
 `--health-port` it answers `/healthz` and `/readyz` for probes
 (`health_endpoint`).
@@ -34,7 +35,7 @@ from ..sandbox.placement import preflight
 from ..storage import StorageError
 from .composition import READINESS, hosted_cells, running
 from .health_endpoint import listen, serving_health
-from .logs import configure_logging
+from .logs import LogLevelError, configure_logging
 from .metrics_endpoint import serve_metrics
 from .registry import load_cells
 
@@ -70,7 +71,11 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Run cells in this process, connected to the others over NATS."""
-    configure_logging()
+    try:
+        configure_logging()
+    except LogLevelError as error:  # <PKG>_LOG_LEVEL=LOUD
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     health = listen(health_host, health_port) if health_port is not None else None
     try:
         settings = load_topology(topology)
@@ -113,7 +118,8 @@ async def serve_until_stopped(
     until the cells have drained."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too (a closed terminal or ssh session): drained, not killed mid-message.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     ready = Readiness()
     async with contextlib.AsyncExitStack() as stack:
