@@ -12,24 +12,26 @@
     [cells.orders.triggers]    # any of the same keys, for one cell
     p99_latency_ms = 50.0
 
-A threshold that is absent or set to 0 for a cell is off. Only structure lives
-here; `kernel.ops.triggers` evaluates them against metrics.
+A threshold set to 0 is off: in `[triggers]` for every cell, in a cell's table
+for that cell; a key a cell's table leaves out keeps the default. Only
+structure lives here; `kernel.ops.triggers` evaluates them against metrics.
 """
 
 from typing import Annotated
 
 import msgspec
 
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+# 0 turns a threshold off, in `[triggers]` as in a cell's table.
+Limit = Annotated[float, msgspec.Meta(ge=0)]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class Thresholds(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The `[triggers]` table: project-wide defaults."""
 
-    p99_latency_ms: Positive | None = 250.0
-    queue_depth: Annotated[int, msgspec.Meta(gt=0)] | None = 1000
-    message_rate: Positive | None = 500.0
+    p99_latency_ms: Limit | None = 250.0
+    queue_depth: Annotated[int, msgspec.Meta(ge=0)] | None = 1000
+    message_rate: Limit | None = 500.0
     cpu_share: Share | None = 0.5
     error_rate: Share | None = 0.05
     risk: bool = True
@@ -48,12 +50,10 @@ class ThresholdOverrides(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
 
 def effective(defaults: Thresholds, overrides: ThresholdOverrides | None) -> Thresholds:
     """The thresholds for one cell: its overrides over the defaults (0 means off)."""
-    if overrides is None:
-        return defaults
     changes: dict[str, object] = {}
     for field in msgspec.structs.fields(ThresholdOverrides):
-        value = getattr(overrides, field.name)
+        value = getattr(overrides, field.name, None) if overrides is not None else None
         if value is None:
-            continue
+            value = getattr(defaults, field.name)
         changes[field.name] = None if value == 0 and not isinstance(value, bool) else value
     return msgspec.structs.replace(defaults, **changes)

@@ -154,6 +154,10 @@ class Cell:
     def __post_init__(self) -> None:
         if not CELL_NAME_PATTERN.match(self.name) or keyword.iskeyword(self.name):
             raise ValueError(f"cell name must be a lowercase identifier, got {self.name!r}")
+        if "__" in self.name:
+            # `__` joins a cell's name to a message type in its NATS consumer names:
+            # cell a's consumer of b__c.Done.v1 would be cell a__b's of c.Done.v1.
+            raise ValueError(f"cell name must not contain '__', got {self.name!r}")
         if not isinstance(self.draft, bool):
             raise ValueError(f"cell {self.name!r}: draft must be True or False, got {self.draft!r}")
         if self.storage is not None and not isinstance(self.storage, Storage):
