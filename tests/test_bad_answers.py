@@ -35,6 +35,7 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"dist_name": "python-dateutil"}, "dist_name: 'python-dateutil' is the name of a"),
     ({"command_name": "pip"}, "command_name: 'pip' would shadow a program the project"),
     ({"command_name": "two words"}, "command_name: expected lowercase letters and digits"),
+    ({"command_name": "c" * 41}, "command_name: must be at most 40 characters"),
     ({"description": ""}, "description: must not be empty or blank"),
     ({"description": 'say "hi"'}, "description: expected one line without control characters"),
     ({"description": "d" * 201}, "description: must be at most 200 characters, got 201"),

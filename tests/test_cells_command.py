@@ -1,6 +1,9 @@
 """`cell new` in a freshly generated project: new cells pass the whole gate, oversized cells fail.
 
-Also checks that every command AGENTS.md and the generated README name exists.
+The project has the longest names the questions accept (40 characters each), so
+every line the template and `cell new` write with a name in it is checked by the
+project's own lint at its worst. Also checks that every command AGENTS.md and
+the generated README name exists.
 """
 
 import re
@@ -13,13 +16,23 @@ from conftest import TEMPLATE, generated_env, run_copier, sh
 
 pytestmark = pytest.mark.slow
 
-COMMAND = "my-service"
+PACKAGE = "northwind_fulfilment_logistics_platforms"  # 40 characters, the most allowed
+COMMAND = PACKAGE.replace("_", "-")
+LONGEST_NAMES = {
+    "project_name": "Northwind Fulfilment Logistics Platforms",
+    "package_name": PACKAGE,
+    "dist_name": COMMAND,
+    "command_name": COMMAND,
+}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     destination = tmp_path_factory.mktemp("cells") / "project"
-    result = run_copier("copy", "--trust", "--defaults", str(TEMPLATE), str(destination), lock=True)
+    data = [arg for key, value in LONGEST_NAMES.items() for arg in ("--data", f"{key}={value}")]
+    result = run_copier(
+        "copy", "--trust", "--defaults", *data, str(TEMPLATE), str(destination), lock=True
+    )
     assert result.returncode == 0, result.stderr
     sh(destination, "uv", "sync", "--locked", "--quiet")
     sh(destination, "git", "add", "-A")
@@ -55,6 +68,11 @@ def test_two_new_cells_pass_the_whole_gate(project: Path) -> None:
         "sandbox",
         "--yes",
     )
+    # A migration as `db revision` writes it: the gate passes it unfilled (its imports
+    # are for the operations written later) and filled (no `noqa` left to go stale).
+    sh(project, "uv", "run", COMMAND, "db", "revision", "billing", "-m", "add a note column")
+    # A change to the cell's code, reviewed and recorded as AGENTS.md says.
+    sh(project, "uv", "run", COMMAND, "cell", "regenerated", "billing", "--model", "human")
     listed = sh(project, "uv", "run", COMMAND, "cell", "list").stdout
     assert re.search(r"^billing\s+inprocess\s+low", listed, re.M)
     assert re.search(r"^scanner\s+sandbox\s+high", listed, re.M)
@@ -86,7 +104,7 @@ def test_bad_names_are_refused_and_nothing_is_written(
 
 
 def test_cell_over_budget_fails_cell_check(project: Path) -> None:
-    handlers = project / "src" / "my_service" / "cells" / "payments" / "handlers.py"
+    handlers = project / "src" / PACKAGE / "cells" / "payments" / "handlers.py"
     original = handlers.read_text()
     try:
         handlers.write_text(
@@ -103,7 +121,7 @@ def test_cell_over_budget_fails_cell_check(project: Path) -> None:
 
 
 def test_misnamed_event_fails_cell_check(project: Path) -> None:
-    contracts = project / "src" / "my_service" / "cells" / "payments" / "contracts.py"
+    contracts = project / "src" / PACKAGE / "cells" / "payments" / "contracts.py"
     original = contracts.read_text()
     try:
         docstring = '    """The amount of an order was charged."""\n'
@@ -151,8 +169,8 @@ def test_interactive_prompts_create_a_cell(project: Path) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0, child.before
-    assert (project / "src" / "my_service" / "cells" / "inventory" / "contracts.py").is_file()
-    assert "inventory.cell" in (project / "src" / "my_service" / "app.py").read_text()
+    assert (project / "src" / PACKAGE / "cells" / "inventory" / "contracts.py").is_file()
+    assert "inventory.cell" in (project / "src" / PACKAGE / "app.py").read_text()
     sh(project, "uv", "run", COMMAND, "cell", "check")
 
 
@@ -169,7 +187,7 @@ def test_interrupted_prompt_writes_nothing(project: Path) -> None:
         child.close(force=True)
     assert child.exitstatus != 0
     assert sh(project, "git", "status", "--porcelain").stdout == before
-    assert not (project / "src" / "my_service" / "cells" / "halfway").exists()
+    assert not (project / "src" / PACKAGE / "cells" / "halfway").exists()
 
 
 def named_commands(text: str) -> set[tuple[str, ...]]:

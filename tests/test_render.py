@@ -241,6 +241,7 @@ def test_template_owned_files_say_so(copie: Any) -> None:
         ("Msgspec", "msgspec_service"),
         ("A Very Long Project Name That Goes On And On", "a_very_long_project_name_that_go"),
         ("Shop--2 Go", "shop_2_go"),
+        ("Q", "q"),  # one letter: was refused as not ending with a letter or digit
     ],
 )
 def test_derived_package_name_is_always_acceptable(

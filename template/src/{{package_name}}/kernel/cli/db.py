@@ -153,6 +153,9 @@ def revision(
     # change that literal (and run what follows as Python when the file loads).
     if not message.strip() or any(ord(char) < 32 or char in '"\\\x7f' for char in message):
         raise _fail("--message: expected one line of text without double quotes or backslashes", 2)
+    # It also names the file (`v0002_add_a_column.py`): a Python module name.
+    if not message.isascii() or not any(char.isalnum() for char in message):
+        raise _fail("--message: expected ASCII text with a letter or digit (it names the file)", 2)
     storage = next((c.storage for c in load_cells() if c.name == cell), None)
     if storage is None:
         raise _fail(f"no cell named {cell!r} that declares storage", 2)

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,11 @@ def check_name(project: Project, name: str) -> None:
             f"cell name: expected a lowercase identifier of 1-32 characters "
             f"(a-z, 0-9, _; starting with a letter), got {name!r}"
         )
+    if "__" in name:
+        raise ScaffoldError(
+            f"cell name: {name!r} contains '__', which joins a cell to a message type in "
+            "NATS consumer names (two cells could share one); use single underscores"
+        )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise ScaffoldError(f"cell name: {name!r} is a Python keyword")
     if name in RESERVED:
@@ -116,6 +122,27 @@ def check_purpose(purpose: str) -> str:
     return cleaned
 
 
+def docstring(text: str) -> str:
+    """`text` as a module docstring wrapped to the project's line length (100)."""
+    lines = textwrap.wrap(text, 94, break_long_words=False, break_on_hyphens=False)
+    if len(lines) == 1:
+        return f'"""{lines[0]}"""'
+    return '"""' + "\n".join(lines) + '\n"""'
+
+
+def string_literal(text: str, column: int, indent: int) -> str:
+    """`text` as a Python string starting at `column` of a line indented `indent`: one
+    literal, or parenthesised pieces when that would pass 100 columns."""
+    if column + len(text) + 3 <= 100:  # the quotes and a trailing comma
+        return f'"{text}"'
+    width = 100 - indent - 6  # the pieces' indent, their quotes
+    pieces = textwrap.wrap(text, width, break_long_words=False, drop_whitespace=False)
+    if "".join(pieces) != text:  # never expected: keep the text exactly as given
+        return f'"{text}"'
+    inner = " " * (indent + 4)
+    return "(\n" + "".join(f'{inner}"{piece}"\n' for piece in pieces) + " " * indent + ")"
+
+
 def camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -133,9 +160,13 @@ def plan(project: Project, request: Request, placements: tuple[str, ...]) -> Pla
             "(serve would refuse it)"
         )
     base = camel(request.name)
+    purpose = check_purpose(request.purpose)
     context = {
         "name": request.name,
-        "purpose": check_purpose(request.purpose),
+        "purpose": purpose,
+        "docstring": docstring(f"The {request.name} cell: {purpose}"),
+        # after `    purpose=` in the Cell(...) call of the cell's __init__.py
+        "purpose_literal": string_literal(purpose, column=12, indent=4),
         "risk": request.risk.value,
         "placement": request.placement,
         "package": project.package,

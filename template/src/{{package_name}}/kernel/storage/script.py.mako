@@ -1,8 +1,8 @@
 ## Owned by the monocell template: `copier update` replaces this file.
 """${message}"""
 
-import sqlalchemy as sa  # noqa: F401 - for the operations you write below
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "${up_revision}"
 down_revision = ${'"%s"' % down_revision if down_revision else None}
