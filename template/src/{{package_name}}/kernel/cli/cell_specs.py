@@ -111,7 +111,8 @@ def replay(cells: CellsArgument = None) -> None:
                 named = where(examples, example, step)
                 if step.expect is None:
                     changed.append(
-                        f"{named}: not recorded; run `{COMMAND_NAME} cell record {cell.name}`"
+                        f"{named}: not recorded; run "
+                        f"`uv run {COMMAND_NAME} cell record {cell.name}`"
                     )
                     continue
                 found = differences(step.expect, outcomes[(example.number, step.number)])
@@ -123,8 +124,8 @@ def replay(cells: CellsArgument = None) -> None:
         typer.echo(f"FAIL {line}", err=True)
     if changed:
         typer.echo(
-            f"behaviour changed: fix the code, or if it is meant, `{COMMAND_NAME} cell record` "
-            "and commit the examples for review",
+            "behaviour changed: fix the code, or if it is meant, "
+            f"`uv run {COMMAND_NAME} cell record` and commit the examples for review",
             err=True,
         )
         raise typer.Exit(1)

@@ -152,7 +152,9 @@ def new(
             check=False,
             capture_output=True,
         )
-    typer.echo(f"next: edit {relative}/contracts.py and handlers.py, then `{COMMAND_NAME} gate`")
+    typer.echo(
+        f"next: edit {relative}/contracts.py and handlers.py, then `uv run {COMMAND_NAME} gate`"
+    )
 
 
 @app.command("list")
@@ -204,8 +206,8 @@ def check() -> None:
         if not provenance.governed(directory):
             typer.echo(
                 f"{cell.name}: no SPEC.md, examples.toml or regeneration.toml yet: not held "
-                f"to a spec (write them, `{COMMAND_NAME} cell record {cell.name}`, then "
-                f"`{COMMAND_NAME} cell regenerated {cell.name} --model human`)"
+                f"to a spec (write them, `uv run {COMMAND_NAME} cell record {cell.name}`, then "
+                f"`uv run {COMMAND_NAME} cell regenerated {cell.name} --model human`)"
             )
         problems += [
             f"{cell.name}: {line}"

@@ -127,8 +127,8 @@ def write_deploy(
     for account in nats_auth.accounts(settings, cells, PACKAGE):
         typer.echo(f"{account.user}: password from ${account.password_variable(PACKAGE)}")
     typer.echo(
-        f"new passwords: `{COMMAND_NAME} nats passwords`; then, with the ops user: "
-        f"`{COMMAND_NAME} nats provision`"
+        f"new passwords: `uv run {COMMAND_NAME} nats passwords`; then, with the ops user: "
+        f"`uv run {COMMAND_NAME} nats provision`"
     )
     for line in tls.instructions(DIST_NAME, directory) if tls else ():
         typer.echo(line)

@@ -94,7 +94,7 @@ def check(
         words = ["--snapshot", str(snapshot)] if snapshot else ["--metrics-url", str(metrics_url)]
         if topology != DEFAULT_TOPOLOGY:
             words += ["--topology", str(topology)]
-        again = shlex.join([COMMAND_NAME, "triggers", "check", *words, "--apply"])
+        again = shlex.join(["uv", "run", COMMAND_NAME, "triggers", "check", *words, "--apply"])
         typer.echo(f"apply with: {again}")
     raise typer.Exit(1)
 

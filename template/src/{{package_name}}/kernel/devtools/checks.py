@@ -63,7 +63,8 @@ def conflict_problems(root: Path) -> list[str]:
             problem = f"{relative}:{opened[0]}: unresolved conflict markers"
             command = _generated_by(relative, lines)
             if command is not None:  # nobody merges a generated file: write it afresh
-                problem += f" in a generated file: run `{COMMAND_NAME} {command}`, then git add it"
+                rerun = f"`uv run {COMMAND_NAME} {command}`"
+                problem += f" in a generated file: run {rerun}, then git add it"
             problems.append(problem)
     return problems
 

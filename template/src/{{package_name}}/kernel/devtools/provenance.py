@@ -169,7 +169,7 @@ def problems(directory: Path, cell: str, package: str, command_name: str) -> lis
         record = read_record(directory)
     except ProvenanceError as error:
         return [str(error)]
-    fix = f"`{command_name} cell regenerated {cell} --model <model or human>`"
+    fix = f"`uv run {command_name} cell regenerated {cell} --model <model or human>`"
     if record is None:
         return [f"no {RECORD_FILE}: after review, record what produced the code with {fix}"]
     found = []
