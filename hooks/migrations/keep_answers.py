@@ -104,8 +104,9 @@ def refusal(old: dict[str, Any], new: dict[str, Any]) -> str | None:
             "still name them and files your own cells use would go; delete "
             f"src/{package}/cells/{{orders,payments,calculator}} and their lines in app.py "
             "and topology.toml by hand, run `contracts export`, `topology deploy` and "
-            "`topology diagram`, commit, then run this update again (and those three "
-            "once more after it: it removes files only the example cells had)"
+            "`topology diagram`, commit, then run this update again; it leaves conflicts "
+            "in app.py (keep your side) and in the generated files, which those three "
+            "commands write afresh once more"
         )
     return None
 
