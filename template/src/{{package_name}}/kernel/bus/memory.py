@@ -23,8 +23,8 @@ so a payload that would not survive NATS fails the same way in memory.
   that published it keeps its row until then, so a process killed with events
   still queued delivers them again when it starts (consumers dedupe by id).
 - Memory is not durable: what is still queued when `close` times out is lost
-  (and logged) for a cell without storage; a cell's outbox relays it at the
-  next start. Use NATS when more than that matters.
+  (and logged) unless its publisher has an outbox (a cell with storage), which
+  relays it at the next start. Use NATS when more than that matters.
 """
 
 import asyncio

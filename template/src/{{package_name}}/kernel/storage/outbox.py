@@ -123,6 +123,7 @@ class OutboxRelay:
                         )
                     return total
                 self._database_works()
+                skipped = self._in_flight | self._relayed  # handled here, or done with
                 envelopes = [
                     Envelope(
                         id=row.message_id,
@@ -134,7 +135,7 @@ class OutboxRelay:
                         data=bytes(row.data),
                     )
                     for row in rows
-                    if row.message_id not in self._in_flight | self._relayed
+                    if row.message_id not in skipped
                 ]
                 held, taken = await self._publish(envelopes)
                 if held:
@@ -165,7 +166,7 @@ class OutboxRelay:
             outcomes = list(zip(window, errors, strict=True))
             accepted = [written.id for written, error in outcomes if error is None]
             taken += len(accepted)
-            published += [written for written in accepted if written not in self._in_flight]
+            published += [taken_id for taken_id in accepted if taken_id not in self._in_flight]
             refused = [(written, error) for written, error in outcomes if error is not None]
             if refused:
                 written, error = refused[0]
