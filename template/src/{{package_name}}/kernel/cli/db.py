@@ -43,11 +43,10 @@ def _chosen(
 ) -> tuple[Topology, list[tuple[Cell, Storage]]]:
     topology, cells = load_registry(topology_path)
     by_name = {cell.name: cell for cell in cells}
+    keeping = ", ".join(sorted(cell.name for cell in cells if cell.storage is not None))
     for name in names:
         if name not in by_name:
-            raise _fail(
-                f"no cell named {name!r} (known: {', '.join(sorted(by_name)) or 'none'})", 2
-            )
+            raise _fail(f"no cell named {name!r} (cells keeping data: {keeping or 'none'})", 2)
         if by_name[name].storage is None:
             raise _fail(f"cell {name!r} declares no storage", 2)
     chosen = [by_name[name] for name in dict.fromkeys(names)] if names else list(cells)
