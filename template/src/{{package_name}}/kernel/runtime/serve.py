@@ -102,6 +102,19 @@ def warn_of_accepted_risks(service: Service) -> None:
                 "(allow_unsandboxed = true)",
                 cell.name,
             )
+    # A scope no route requires grants nothing: most likely a typo ("orders:reed"),
+    # whose caller is then refused with 403 and no hint. Warned, not refused: a key
+    # may hold scopes of routes still to come.
+    required = sorted({scope for route in route_table(service.cells) for scope in route.scopes})
+    for key in service.settings.api_keys:
+        for scope in sorted(set(key.scopes) - set(required)):
+            logger.warning(
+                "gateway.api_keys: key %r holds scope %r, which no route requires "
+                "(the routes require: %s)",
+                key.id,
+                scope,
+                ", ".join(required) or "none",
+            )
     for proxy in service.settings.trusted_proxies:
         if ipaddress.ip_network(proxy, strict=False).prefixlen == 0:
             logger.warning(
