@@ -15,7 +15,8 @@ so a payload that would not survive NATS fails the same way in memory.
   dead-lettered (kept in a bounded list, counted in the metrics). An event
   that cannot be decoded is dead-lettered at once: retrying cannot fix it. One
   whose handler met an outage (`OutageError`: its database down) is tried
-  again every `OUTAGE_RETRY` seconds, counting no attempt.
+  again by the same worker every `OUTAGE_RETRY` seconds, counting no attempt
+  (the next events would meet the same outage).
 - The same envelope id published twice within `dedupe_window` is delivered once
   (the last `dedupe_limit` ids are remembered).
 - `publish` returns a future that completes once every consuming cell has
@@ -32,8 +33,7 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from ..core.errors import NoHandlerError, OutageError, SerializationError, UnavailableError
 from . import metrics
@@ -254,21 +254,23 @@ class MemoryTransport:
     async def _work(self, group: _Group, consumer: Consumer) -> None:
         while True:
             envelope, attempt = await group.queue.get()
-            try:
-                await consumer(envelope)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the bus already logged it; decide what comes next
-                self._after_failure(group, envelope, attempt, error)
-                continue
-            self._settle(group, envelope)
+            while True:
+                try:
+                    await consumer(envelope)
+                except asyncio.CancelledError:
+                    raise
+                except OutageError:  # its database is down, so for the next event too:
+                    await asyncio.sleep(OUTAGE_RETRY)  # this worker waits, then tries again
+                    continue
+                except Exception as error:  # the bus already logged it; decide what comes next
+                    self._after_failure(group, envelope, attempt, error)
+                    break
+                self._settle(group, envelope)
+                break
 
     def _after_failure(
         self, group: _Group, envelope: Envelope, attempt: int, error: Exception
     ) -> None:
-        if isinstance(error, OutageError):  # not the event's fault: again, uncounted
-            self._schedule(self._retry(group, envelope, attempt, OUTAGE_RETRY))
-            return
         if isinstance(error, SerializationError) or attempt >= self.policy.max_deliveries:
             self._dead.append(
                 DeadLetter(group=group.name, reason=str(error), attempts=attempt, envelope=envelope)
@@ -284,17 +286,11 @@ class MemoryTransport:
             )
             self._settle(group, envelope)
             return
-        next_attempt = attempt + 1
-        self._schedule(
-            self._retry(group, envelope, next_attempt, self.policy.delay_before(next_attempt))
-        )
+        retry = asyncio.create_task(self._retry(group, envelope, attempt + 1))
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
 
-    def _schedule(self, retry: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(retry)
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
-    async def _retry(self, group: _Group, envelope: Envelope, attempt: int, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def _retry(self, group: _Group, envelope: Envelope, attempt: int) -> None:
+        await asyncio.sleep(self.policy.delay_before(attempt))
         # A retry waits for room like any publisher; it is already counted as unsettled.
         await group.queue.put((envelope, attempt))
