@@ -30,9 +30,9 @@ HELP_B = 'help=f"{PROJECT_NAME}: the command-line program of this service."'
 # B renames the [triggers] key `message_rate` to `messages_per_second`; the
 # Python attribute keeps its name (msgspec's field rename), the migration
 # moves the key in the owner's topology.toml.
-RATE_FIELD_A = "message_rate: Positive | None = 500.0"
+RATE_FIELD_A = "message_rate: Limit | None = 500.0"
 RATE_FIELD_B = (
-    'message_rate: Positive | None = msgspec.field(default=500.0, name="messages_per_second")'
+    'message_rate: Limit | None = msgspec.field(default=500.0, name="messages_per_second")'
 )
 RATE_OVERRIDE_A = "message_rate: Annotated[float, msgspec.Meta(ge=0)] | None = None"
 RATE_OVERRIDE_B = (
