@@ -53,11 +53,11 @@ NATS_ARGS = '["-c", "/etc/nats/nats-server.conf", "-sd", "/data/jetstream", "-m"
 # streams (which may take minutes after a crash: the startup probe waits), ready
 # while the server answers, alive while JetStream works.
 NATS_PROBES = (
-    "          startupProbe: {httpGet: {path: \"/healthz?js-enabled-only=true\", port: 8222},"
+    '          startupProbe: {httpGet: {path: "/healthz?js-enabled-only=true", port: 8222},'
     " periodSeconds: 2, failureThreshold: 90}\n"
-    "          readinessProbe: {httpGet: {path: \"/healthz?js-server-only=true\", port: 8222},"
+    '          readinessProbe: {httpGet: {path: "/healthz?js-server-only=true", port: 8222},'
     " periodSeconds: 10}\n"
-    "          livenessProbe: {httpGet: {path: \"/healthz?js-enabled-only=true\", port: 8222},"
+    '          livenessProbe: {httpGet: {path: "/healthz?js-enabled-only=true", port: 8222},'
     " periodSeconds: 30, failureThreshold: 3}\n"
 )
 GATEWAY_PORT = 8000
