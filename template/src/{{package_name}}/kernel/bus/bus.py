@@ -286,7 +286,7 @@ class Bus:
         """
         with span("publish", envelope.type, SpanKind.PRODUCER, envelope.traceparent):
             metrics.count_sent(envelope.type)
-            return await self.transport.publish(envelope)
+            return await self.transport.publish(envelope, settling=True)
 
     # -- internals -----------------------------------------------------------------
 

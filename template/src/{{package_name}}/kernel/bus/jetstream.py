@@ -828,7 +828,8 @@ class NatsTransport:
 
     # -- events --------------------------------------------------------------------
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, envelope: Envelope, *, settling: bool = False) -> None:
+        """Publish to the events stream; returns once JetStream has stored the event."""
         js = self._jetstream()
         headers = envelope.to_headers()
         headers["Nats-Msg-Id"] = envelope.id

@@ -184,15 +184,19 @@ class MemoryTransport:
             if not self._requests:
                 self._requests_done.set()
 
-    async def publish(self, envelope: Envelope) -> asyncio.Future[None] | None:
+    async def publish(
+        self, envelope: Envelope, *, settling: bool = False
+    ) -> asyncio.Future[None] | None:
         self._check_open()
         if self._already_seen(envelope.id):  # the same event again: its first settling
             known = self._settling.get(envelope.id)
             return None if known is None else known.future
         groups = tuple(self._groups.get(envelope.type, {}).values())
-        if not groups:
-            return None
-        settling = self._settling[envelope.id] = _Settling(len(groups))
+        # Tracked only for a publisher that waits for it (an outbox): 10% of a bare
+        # publish -> handled hop otherwise (97k against 108k events a second).
+        tracked = _Settling(len(groups)) if settling and groups else None
+        if tracked is not None:
+            self._settling[envelope.id] = tracked
         for group in groups:
             if group.queue.full():  # wait for room, but not forever (a timer only then)
                 try:
@@ -208,7 +212,7 @@ class MemoryTransport:
             else:
                 group.queue.put_nowait((envelope, 1))
             group.add()
-        return settling.future
+        return None if tracked is None else tracked.future
 
     async def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)

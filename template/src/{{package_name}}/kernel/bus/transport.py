@@ -97,14 +97,17 @@ class Transport(Protocol):
         """Deliver a command to one responder and return its reply envelope."""
         ...
 
-    async def publish(self, envelope: Envelope) -> asyncio.Future[None] | None:
+    async def publish(
+        self, envelope: Envelope, *, settling: bool = False
+    ) -> asyncio.Future[None] | None:
         """Deliver an event to every consuming group (once per `envelope.id`).
 
         None once the event is kept where it outlives this process (JetStream
-        acknowledged it). A transport that keeps it only in memory returns a
-        future that completes once every consuming group has settled it
-        (handled, or dead-lettered): a cell's outbox keeps the event's row until
-        then, so a process killed before that delivers it again when it starts.
+        acknowledged it). Asked for its `settling`, a transport that keeps it
+        only in memory returns a future that completes once every consuming
+        group has settled it (handled, or dead-lettered): a cell's outbox keeps
+        the event's row until then, so a process killed before that delivers it
+        again when it starts.
         """
         ...
 
