@@ -11,12 +11,14 @@ It serves nothing else: no cell is reached through it. It listens on
 127.0.0.1 unless told otherwise; a kubelet probes the pod's address, so the
 Kubernetes manifests pass `--health-host 0.0.0.0`. The socket is bound before
 the worker connects to NATS: a taken port stops start-up with one line.
-uvicorn (httptools, as the gateway) speaks the HTTP; only its signal handling
-is left out, because the worker's own stops it and drains the cells.
+uvicorn speaks the HTTP with the gateway's bounded protocol (a head of at most
+8 KB, sent within 5 s); only its signal handling is left out, because the
+worker's own stops it and drains the cells.
 """
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -29,9 +31,12 @@ from starlette.routing import Route
 
 from ..gateway.health import Readiness, not_ready_detail
 from ..gateway.problems import Problem, problem_response
+from ..gateway.protocol import GatewayProtocol
 from .listening import bound_socket
 
 RETRY_AFTER = {"Retry-After": "1"}
+HEAD_BYTES = 8192  # a probe's request line and headers
+READ_TIMEOUT = 5.0  # seconds for a probe to send them
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -77,6 +82,12 @@ async def serving_health(sock: socket.socket, ready: Readiness) -> AsyncIterator
     """Answer probes on `sock` while the block runs; `ready.checks` are set by the caller."""
     config = uvicorn.Config(
         health_app(ready),
+        # The gateway's bounded protocol: a probe's head is small and quick, and the
+        # port may be open to a whole cluster network (`--health-host 0.0.0.0`).
+        http=functools.partial(
+            GatewayProtocol, max_header_bytes=HEAD_BYTES, read_timeout=READ_TIMEOUT
+        ),
+        ws="none",
         lifespan="off",
         log_config=None,  # the worker's logging (runtime/logs.py) is already set up
         access_log=False,  # a probe every few seconds would flood the log
