@@ -44,6 +44,7 @@ from ..core.errors import (
     BusError,
     DeadlineExceededError,
     HandlerFailedError,
+    OutageError,
     RejectedError,
     UnavailableError,
     UndeclaredError,
@@ -383,16 +384,25 @@ class Bus:
         """Wrap an event handler: decode and run; raising asks the transport to retry."""
         message_type = message_type_of(event_cls)
         measured = metrics.handler_metrics(cell, message_type)
+        # An outage is tried again every second, by every worker of the consumer: its
+        # warning is logged once per cause, until an event gets through again.
+        outage: str | None = None
 
         async def consume(envelope: Envelope) -> None:
+            nonlocal outage
             started, cpu_started = time.perf_counter(), time.process_time()
             with span("handle", message_type, SpanKind.CONSUMER, envelope.traceparent) as current:
                 try:
                     event = decode(envelope.data, event_cls)
                     await handler(event, self._context(cell, envelope))
+                    outage = None
                 except Exception as error:
                     failure = _as_bus_error(error, message_type)
-                    _log_failure(cell, envelope, failure, error)
+                    if not isinstance(error, OutageError):
+                        _log_failure(cell, envelope, failure, error)
+                    elif error.detail != outage:
+                        _log_failure(cell, envelope, failure, error)
+                        outage = error.detail
                     measured.failed(failure.code)
                     current.set_status(StatusCode.ERROR, failure.code)
                     raise

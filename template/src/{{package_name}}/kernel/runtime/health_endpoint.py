@@ -21,6 +21,7 @@ import contextlib
 import functools
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import typer
 import uvicorn
@@ -84,8 +85,11 @@ async def serving_health(sock: socket.socket, ready: Readiness) -> AsyncIterator
         health_app(ready),
         # The gateway's bounded protocol: a probe's head is small and quick, and the
         # port may be open to a whole cluster network (`--health-host 0.0.0.0`).
-        http=functools.partial(
-            GatewayProtocol, max_header_bytes=HEAD_BYTES, read_timeout=READ_TIMEOUT
+        http=cast(  # uvicorn calls it as it calls a protocol class (serve does the same)
+            "type[asyncio.Protocol]",
+            functools.partial(
+                GatewayProtocol, max_header_bytes=HEAD_BYTES, read_timeout=READ_TIMEOUT
+            ),
         ),
         ws="none",
         lifespan="off",
