@@ -30,7 +30,9 @@ what it reads where it reads it, before the parser buffers anything:
                     layer in front saw (request smuggling), or be dropped
 
 Refusals made here are problem+json with a request id and the security
-headers, and leave an audit line, like every refusal made by the app.
+headers, and leave an audit line, like every refusal made by the app. They
+come in order (RFC 9112 9.3.2): a refused request pipelined behind others is
+answered once their responses are out, and nothing after it is read.
 Hand-written because neither uvicorn nor httptools offers these bounds.
 """
 
@@ -64,6 +66,8 @@ class GatewayProtocol(HttpToolsProtocol):
         self.timer: asyncio.TimerHandle | None = None
         self.on_late: Callable[[], None] | None = None
         self.late_at = 0.0
+        self.refused = False  # a request was refused: nothing more is read
+        self.refusal: Problem | None = None  # answered once earlier responses are out
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -77,6 +81,8 @@ class GatewayProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:  # what follows a refused request is never run
+            return
         if not self.reading_head:
             super().data_received(data)
             return
@@ -99,6 +105,8 @@ class GatewayProtocol(HttpToolsProtocol):
         self.data_received(data[room:])  # the head ended: the rest is its body or the next
 
     def on_headers_complete(self) -> None:
+        if self.refused:  # a request pipelined behind a refused one, in the same packet
+            return
         self.heads += 1
         self.reading_head = False
         self._disarm()
@@ -111,8 +119,11 @@ class GatewayProtocol(HttpToolsProtocol):
             # read this body differently (request smuggling).
             self._refuse(Problem(400, "transfer-encoding: not part of HTTP/1.0"))
             return
-        if self.parser.should_upgrade():
-            self._refuse(Problem(400, "upgrade: not served; send the request without Upgrade"))
+        if self.parser.should_upgrade():  # an Upgrade, or a CONNECT (a tunnel: the same)
+            detail = "upgrade: not served; send the request without Upgrade"
+            if self.parser.get_method() == b"CONNECT":
+                detail = "method: CONNECT is not served"
+            self._refuse(Problem(400, detail))
             return
         expected = [value for name, value in self.headers if name == b"expect"]
         if expected and [value.lower() for value in expected] != [b"100-continue"]:
@@ -129,11 +140,11 @@ class GatewayProtocol(HttpToolsProtocol):
         self._arm(self._body_timed_out)
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():  # nothing more is read once refused
+        if not (self.refused or self.transport.is_closing()):  # nothing is read once refused
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self.transport.is_closing():
+        if self.refused or self.transport.is_closing():
             return
         super().on_message_complete()
         self._disarm()
@@ -200,7 +211,28 @@ class GatewayProtocol(HttpToolsProtocol):
             self._write_problem(Problem(408, detail), request_id)
         self.transport.close()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        earlier = self.cycle
+        if self.refusal is not None and (earlier is None or earlier.response_complete):
+            problem, self.refusal = self.refusal, None
+            self._answer_refusal(problem)
+
     def _refuse(self, problem: Problem) -> None:
+        """Refuse the request being read: now, or once the responses of the requests
+        pipelined before it are out (answering first would lose theirs: a client
+        told 417 retries an order that was placed)."""
+        if self.refused:
+            return
+        self.refused = True
+        earlier = self.cycle  # the last request that reached the app, if any
+        if earlier is not None and not earlier.response_complete:
+            self.refusal = problem
+            self.flow.pause_reading()
+            return
+        self._answer_refusal(problem)
+
+    def _answer_refusal(self, problem: Problem) -> None:
         """Answer `problem` on the wire, log its audit line, close the connection."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
