@@ -266,10 +266,12 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 # be used now, whatever the statement: a full disk, an I/O error, a read-only or
 # vanished file, a lock held past the busy timeout.
 SQLITE_OUTAGES = frozenset({5, 8, 10, 13, 14})  # BUSY, READONLY, IOERR, FULL, CANTOPEN
-# PostgreSQL SQLSTATE classes that say the same of the server: 08 connection
+# PostgreSQL SQLSTATEs that say the same of the server: class 08 connection
 # exception, 53 insufficient resources (disk full, out of memory, too many
-# connections), 57 operator intervention (shutting down, cannot connect now).
-POSTGRES_OUTAGES = ("08", "53", "57")
+# connections), 57P operator intervention (shutting down, cannot connect now;
+# not 57014, a query cancelled by `statement_timeout`: the statement's own), and
+# 25006 a read-only transaction (a standby, or a primary demoted by a failover).
+POSTGRES_OUTAGES = ("08", "53", "57P", "25006")
 
 
 def _outage(error: DBAPIError) -> bool:
