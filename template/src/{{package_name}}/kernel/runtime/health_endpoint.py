@@ -68,7 +68,9 @@ def health_app(ready: Readiness) -> Starlette:
             return problem_response(Problem(503, not_ready_detail(problems), headers=RETRY_AFTER))
         return JSONResponse({"status": "ready"})
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    app = Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    app.router.redirect_slashes = False  # `/healthz/` is a 404, not a redirect to any Host
+    return app
 
 
 class _Server(uvicorn.Server):

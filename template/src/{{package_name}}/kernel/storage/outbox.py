@@ -71,6 +71,7 @@ class OutboxRelay:
         self._in_flight: set[str] = set()  # published, their consumers not done yet
         self._pruned_at = 0.0
         self._failing: str | None = None  # why the database cannot be used, logged once
+        self._failing_to_write = False  # and whether that was a write (reads may still work)
 
     async def start(self) -> None:
         """Relay what an earlier run left behind, then keep relaying in the background."""
@@ -211,6 +212,8 @@ class OutboxRelay:
         except (SQLAlchemyError, UnavailableError) as error:
             # Published again later; consumers dedupe by id.
             self._database_fails("cannot delete relayed rows", error)
+            return
+        self._database_works(wrote=True)
 
     async def _loop(self) -> None:
         while True:
@@ -230,11 +233,15 @@ class OutboxRelay:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         if reason != self._failing:
             logger.warning("outbox of %s: %s: %s", self.database.cell, what, reason)
-        self._failing = reason
+        self._failing, self._failing_to_write = reason, what != "cannot read"
 
-    def _database_works(self) -> None:
+    def _database_works(self, wrote: bool = False) -> None:
+        """A read (or with `wrote`, a write) got through: a failure it answers is over.
+
+        A read does not answer a failed write: on a full disk reads go on, and the
+        warning and "answers again" would otherwise alternate every second."""
         self.database.outbox_problem = None
-        if self._failing is not None:
+        if self._failing is not None and (wrote or not self._failing_to_write):
             logger.info("outbox of %s: its database answers again", self.database.cell)
             self._failing = None
 
