@@ -107,7 +107,7 @@ def write_deploy(
         tls = deploy_tls.deploy_tls(settings.bus, directory)
     except TlsSettingsError as error:
         _fail(error.detail)
-    except RoleNameError as error:
+    except (RoleNameError, deploy.DeployNameError) as error:
         _fail(str(error))
     try:
         changed = {

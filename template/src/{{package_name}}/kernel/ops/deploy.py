@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..bus.jetstream import plan_for
-from ..config.topology import Topology
+from ..config.topology import Topology, TopologyError
 from ..core.cell import Cell
 from .deploy_tls import CLIENT_DIR, COMPOSE_SERVER_DIR, SERVER_DIR, DeployTls, deploy_tls
 from .nats_auth import OPS_USER, Account, accounts, server_config, services
@@ -68,6 +68,14 @@ HEALTH_PORT = 8001
 # `data_dir` ("data"), beside it in /app. The image creates it owned by the app
 # user, so a fresh volume mounted there is writable by that user too.
 DATA_DIR = "/app/data"
+
+
+# Kubernetes label values (`app: <project>-<process>`) hold at most 63 characters.
+LABEL_LIMIT = 63
+
+
+class DeployNameError(TopologyError):
+    """A process's Kubernetes name would not fit a label; the message is one line."""
 
 
 def _process_commands(found: Sequence[Account]) -> dict[str, list[str]]:
@@ -516,6 +524,12 @@ def kubernetes(
     for (name, command), account in zip(
         _process_commands(found).items(), services(found), strict=True
     ):
+        if len(f"{project}-{name}") > LABEL_LIMIT:
+            raise DeployNameError(
+                f"k8s/{name}.yaml: the name {project}-{name} has {len(project) + 1 + len(name)} "
+                f"characters, over the {LABEL_LIMIT} of a Kubernetes label: shorten the "
+                "cell's name (or the project's dist_name)"
+            )
         storing = _storing(account, cells)
         claim = f"{project}-{name}-data"
         manifest = (
