@@ -152,6 +152,15 @@ class BusSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     tls_key: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f]*\Z")] = ""
 
 
+# Cells share a PostgreSQL database (a schema each), never a SQLite file: its
+# migrations' version table and its lock would be every cell's at once.
+SHARED_SQLITE = (
+    "one SQLite file for every cell cannot work (they would share its migrations' "
+    "version table); leave it unset for a file per cell under [storage] data_dir, "
+    "or give a cell its own storage_url"
+)
+
+
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The `[storage]` table: where cells keep their data."""
 
@@ -159,6 +168,10 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     data_dir: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[^\x00-\x1f]+\Z")] = "data"
     # One PostgreSQL database for all cells, a schema (and role) per cell; empty: SQLite.
     url: Annotated[str, msgspec.Meta(pattern=r"^(" + STORAGE_URL[1:-2] + r")?\Z")] = ""
+
+    def __post_init__(self) -> None:
+        if self.url.startswith("sqlite"):
+            raise ValueError(SHARED_SQLITE)
 
 
 class CellSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -375,6 +388,8 @@ def _with_storage_overrides(topology: Topology, environ: Mapping[str, str]) -> T
         if not re.match(STORAGE_URL, value):
             raise TopologyError(f"{name}: expected {STORAGE_EXAMPLE}, got {redact_url(value)!r}")
         if not cell:
+            if value.startswith("sqlite"):
+                raise TopologyError(f"{name}: {SHARED_SQLITE}")
             storage = msgspec.structs.replace(storage, url=value)
         else:
             settings = cells.get(cell[1:], CellSettings())
