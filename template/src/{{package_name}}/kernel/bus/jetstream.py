@@ -1110,9 +1110,10 @@ class NatsTransport:
                 self._connect_error = error
         # The client retries twice a second: the same error (a refused connection, a
         # denied pull) is logged once, until another one or a reconnection comes.
-        if str(error) != self._last_logged_error:
-            logger.warning("nats: %s", error)
-            self._last_logged_error = str(error)
+        said_here = str(error) or type(error).__name__  # a timeout says nothing itself
+        if said_here != self._last_logged_error:
+            logger.warning("nats: %s", said_here)
+            self._last_logged_error = said_here
 
     async def _on_disconnected(self) -> None:
         if self._stopping:

@@ -150,8 +150,14 @@ def revision(
     """Write an empty migration at the head of CELL's history, to fill in by hand."""
     # It becomes the migration's docstring: a quote or a backslash would end or
     # change that literal (and run what follows as Python when the file loads).
-    if not message.strip() or any(ord(char) < 32 or char in '"\\\x7f' for char in message):
-        raise _fail("--message: expected one line of text without double quotes or backslashes", 2)
+    if not message.strip():
+        raise _fail("--message: expected what the migration does, got nothing", 2)
+    if any(ord(char) < 32 or char in '"\\\x7f' for char in message):
+        raise _fail(
+            "--message: expected one line of text without control characters (tabs too), "
+            "double quotes or backslashes",
+            2,
+        )
     # It also names the file (`v0002_add_a_column.py`): a Python module name.
     if not message.isascii() or not any(char.isalnum() for char in message):
         raise _fail("--message: expected ASCII text with a letter or digit (it names the file)", 2)

@@ -40,6 +40,7 @@ from .metrics_endpoint import serve_metrics
 from .registry import load_cells
 
 logger = logging.getLogger(__name__)
+HEALTH_HOST = "127.0.0.1"
 
 
 def worker(
@@ -68,7 +69,7 @@ def worker(
     ] = None,
     health_host: Annotated[
         str, typer.Option(help="The address --health-port listens on.")
-    ] = "127.0.0.1",
+    ] = HEALTH_HOST,
 ) -> None:
     """Run cells in this process, connected to the others over NATS."""
     try:
@@ -76,6 +77,9 @@ def worker(
     except LogLevelError as error:  # <PKG>_LOG_LEVEL=LOUD
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    if health_port is None and health_host != HEALTH_HOST:  # given, and it would do nothing
+        typer.echo("error: --health-host: needs --health-port", err=True)
+        raise typer.Exit(2)
     health = listen(health_host, health_port) if health_port is not None else None
     try:
         settings = load_topology(topology)
@@ -126,7 +130,8 @@ async def serve_until_stopped(
         if health is not None:
             await stack.enter_async_context(serving_health(health, ready))
             host, port = health.getsockname()[:2]
-            logger.info("health: http://%s:%d/healthz and /readyz", host, port)
+            shown = f"[{host}]" if ":" in host else host
+            logger.info("health: http://%s:%d/healthz and /readyz", shown, port)
         bus = await stack.enter_async_context(running(settings, hosted))
         ready.checks = [make(bus) for make in READINESS]
         names = ", ".join(bus.cells)
