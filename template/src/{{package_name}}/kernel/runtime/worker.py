@@ -119,12 +119,34 @@ async def serve_until_stopped(
     """Run `hosted` until SIGTERM or SIGINT, then drain; print `ready` once serving.
 
     Probes on `health` are answered from the start (`/readyz`: 503 while starting)
-    until the cells have drained."""
+    until the cells have drained. A signal while it is still starting (connecting
+    to NATS, which may take its whole timeout) stops it there, exit 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGHUP too (a closed terminal or ssh session): drained, not killed mid-message.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
+    started = asyncio.Event()
+    serving = asyncio.create_task(_serve(settings, hosted, health, stop, started))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not serving.done() and not started.is_set():  # stopped before it was ready
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        logger.info("worker: stopped while starting")
+        return
+    await serving  # serving drains on `stop` itself; its errors (NATS unreachable) raise
+
+
+async def _serve(
+    settings: Topology,
+    hosted: tuple[Cell, ...],
+    health: socket.socket | None,
+    stop: asyncio.Event,
+    started: asyncio.Event,
+) -> None:
     ready = Readiness()
     async with contextlib.AsyncExitStack() as stack:
         if health is not None:
@@ -133,6 +155,7 @@ async def serve_until_stopped(
             shown = f"[{host}]" if ":" in host else host
             logger.info("health: http://%s:%d/healthz and /readyz", shown, port)
         bus = await stack.enter_async_context(running(settings, hosted))
+        started.set()
         ready.checks = [make(bus) for make in READINESS]
         names = ", ".join(bus.cells)
         typer.echo(f"ready: worker hosting {names} on {redact_url(settings.bus.url)}", err=True)
