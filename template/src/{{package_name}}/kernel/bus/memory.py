@@ -202,17 +202,16 @@ class MemoryTransport:
                 try:
                     async with asyncio.timeout(self.publish_timeout):
                         await group.queue.put((envelope, 1))
-                except TimeoutError:
+                except BaseException as error:  # timed out, or the sender's deadline passed
+                    # Published again later (its row stays in the outbox): not a duplicate,
+                    # and not a settling that would never complete.
                     self.forget(envelope.id)
+                    if not isinstance(error, TimeoutError):
+                        raise
                     raise UnavailableError(
                         f"{envelope.type}: queue of cell {group.name!r} stayed full for "
                         f"{self.publish_timeout:g} s"
                     ) from None
-                except BaseException:  # cancelled (the sender's deadline) while waiting
-                    # Published again later (its row stays in the outbox): not a duplicate,
-                    # and not a settling that would never complete.
-                    self.forget(envelope.id)
-                    raise
             else:
                 group.queue.put_nowait((envelope, 1))
             group.add()

@@ -116,7 +116,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 async def serve_until_stopped(
     settings: Topology, hosted: tuple[Cell, ...], health: socket.socket | None = None
 ) -> None:
-    """Run `hosted` until SIGTERM or SIGINT, then drain; print `ready` once serving.
+    """Run `hosted` until SIGTERM, SIGINT or SIGHUP, then drain; print `ready` once serving.
 
     Probes on `health` are answered from the start (`/readyz`: 503 while starting)
     until the cells have drained. A signal while it is still starting (connecting
@@ -126,12 +126,12 @@ async def serve_until_stopped(
     # SIGHUP too (a closed terminal or ssh session): drained, not killed mid-message.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
-    started = asyncio.Event()
-    serving = asyncio.create_task(_serve(settings, hosted, health, stop, started))
+    ready = Readiness()  # started once its cells run: its checks are set then
+    serving = asyncio.create_task(_serve(settings, hosted, health, stop, ready))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
-    if not serving.done() and not started.is_set():  # stopped before it was ready
+    if not serving.done() and not ready.started:  # stopped before it was ready
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
@@ -145,9 +145,8 @@ async def _serve(
     hosted: tuple[Cell, ...],
     health: socket.socket | None,
     stop: asyncio.Event,
-    started: asyncio.Event,
+    ready: Readiness,
 ) -> None:
-    ready = Readiness()
     async with contextlib.AsyncExitStack() as stack:
         if health is not None:
             await stack.enter_async_context(serving_health(health, ready))
@@ -155,7 +154,6 @@ async def _serve(
             shown = f"[{host}]" if ":" in host else host
             logger.info("health: http://%s:%d/healthz and /readyz", shown, port)
         bus = await stack.enter_async_context(running(settings, hosted))
-        started.set()
         ready.checks = [make(bus) for make in READINESS]
         names = ", ".join(bus.cells)
         typer.echo(f"ready: worker hosting {names} on {redact_url(settings.bus.url)}", err=True)
