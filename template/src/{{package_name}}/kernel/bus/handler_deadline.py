@@ -22,6 +22,7 @@ class Deadlines:
     def __init__(self) -> None:
         self._running: set[Deadline] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = math.inf  # the timer's time (kept: `TimerHandle.when()` is a call)
 
     def limit(self, seconds: float | None) -> "Deadline":
         """`with deadlines.limit(s):` raises TimeoutError if the block outlives `s` seconds.
@@ -33,7 +34,7 @@ class Deadlines:
 
     def add(self, deadline: "Deadline") -> None:
         self._running.add(deadline)
-        if self._timer is None or deadline.when < self._timer.when():
+        if deadline.when < self._armed_for:
             self._arm(deadline.when)
 
     def remove(self, deadline: "Deadline") -> None:
@@ -43,9 +44,11 @@ class Deadlines:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_at(when, self._expire)
+        self._armed_for = when
 
     def _expire(self) -> None:
         self._timer = None
+        self._armed_for = math.inf
         now = asyncio.get_running_loop().time()
         for deadline in [d for d in self._running if d.when <= now]:
             self._running.discard(deadline)
@@ -61,15 +64,16 @@ class Deadline:
 
     def __init__(self, owner: Deadlines, seconds: float | None) -> None:
         try:
-            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop at all
-            task = None
+            raise RuntimeError("a handler deadline needs a running task") from None
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a handler deadline needs a running task")
         self._owner, self._task, self._fired = owner, task, False
         self._cancelling = task.cancelling()
         # In the event loop's clock; never, without a deadline.
-        self.when = math.inf if seconds is None else asyncio.get_running_loop().time() + seconds
+        self.when = math.inf if seconds is None else loop.time() + seconds
 
     def fire(self) -> None:
         self._fired = True

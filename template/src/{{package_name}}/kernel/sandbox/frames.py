@@ -72,7 +72,7 @@ class Hello(msgspec.Struct, frozen=True, tag=True):
     error: str = ""  # the cell could not be loaded
 
 
-class Call(msgspec.Struct, frozen=True, tag=True):
+class Call(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     kind: CallKind
     message_type: str
     data: bytes
@@ -92,7 +92,7 @@ class Published(msgspec.Struct, frozen=True):
     data: bytes
 
 
-class Outcome(msgspec.Struct, frozen=True, tag=True):
+class Outcome(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     """A handler's result: a reply (`reply_type`, `data`) or an error (`code` set)."""
 
     reply_type: str = ""
@@ -105,7 +105,7 @@ class Outcome(msgspec.Struct, frozen=True, tag=True):
     number: int = 0  # the `Call` this answers
 
 
-class Send(msgspec.Struct, frozen=True, tag=True):
+class Send(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     """A command the handler sends to another cell, encoded with its contract."""
 
     message_type: str
@@ -113,7 +113,7 @@ class Send(msgspec.Struct, frozen=True, tag=True):
     number: int = 0  # the `Call` being handled
 
 
-class Answer(msgspec.Struct, frozen=True, tag=True):
+class Answer(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     """The parent's answer to a `Send`: the reply (`data`) or an error (`code` set)."""
 
     data: bytes = b""

@@ -27,7 +27,6 @@ can be started.
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -35,6 +34,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +56,6 @@ from ..core.errors import (
 from ..core.principal import ANONYMOUS, Principal
 from .frames import (
     FRAME_MARGIN,
-    HEADER,
     MAX_FRAME,
     Answer,
     Call,
@@ -70,6 +69,7 @@ from .frames import (
     pack,
     unpack,
 )
+from .pipes import Pipes, connect
 from .scratch import make_scratch
 from .uids import NOBODY, pool_uid, release
 from .worker import STORAGE
@@ -83,7 +83,7 @@ MAX_DETAIL = 2000  # characters of an error's detail, as callers see it
 MAX_FAILURE_LOG = 4000  # characters of a failure's traceback in the service's log
 REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RESPAWN_BACKOFF = (0.1, 30.0)  # seconds: first wait after a failed start, and the longest
-REAP_TIMEOUT = 5.0  # seconds for a killed worker to close its pipe and be reaped
+REAP_TIMEOUT = 5.0  # seconds for a killed worker to be reaped
 # CPU seconds a reused worker may use between its calls (finishing the last one's
 # writes); more means a thread of a handler kept running after its call returned.
 IDLE_CPU_ALLOWANCE = 0.05
@@ -138,6 +138,7 @@ class Worker:
     """One restricted child process and its pipes."""
 
     process: WorkerProcess
+    pipes: Pipes
     scratch: Path
     hello: Hello | None = None
     calls: int = 0
@@ -156,35 +157,25 @@ class Worker:
         return self.process.pid
 
     async def read_frame(self) -> Hello | Outcome | Send:
-        assert self.process.stdout is not None  # noqa: S101 - always piped
-        (size,) = HEADER.unpack(await self.process.stdout.readexactly(HEADER.size))
-        if size > MAX_FRAME:
-            raise ConnectionError(f"frame of {size} bytes exceeds the limit")
-        frame = unpack(await self.process.stdout.readexactly(size))
+        frame = unpack(await self.pipes.next_frame())
         if isinstance(frame, Call | Answer):
             raise ConnectionError(f"the worker sent a frame only the service sends ({frame!r:.80})")
         return frame
 
     async def write_frame(self, frame: Call | Answer) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None  # noqa: S101 - always piped
-        stdin.write(pack(frame))
-        await stdin.drain()
+        await self.pipes.write(pack(frame))
 
     async def kill(self) -> None:
         """Kill the worker's process group, reap it and remove its scratch directory."""
         self.clock = None  # no CPU time is read from a worker being killed
+        self.pipes.close()  # what it wrote last is of no use
         if self.process.returncode is None:
             self.signal_kill()
             try:
                 async with asyncio.timeout(REAP_TIMEOUT):
-                    with contextlib.suppress(OSError):
-                        await self._discard_output()
                     await self.process.wait()
-            except TimeoutError:  # its pipe is held open elsewhere; it is reaped later
-                logger.error("sandbox: worker %d did not close its pipe after SIGKILL", self.pid)
-        if isinstance(self.process, ForkedProcess):  # an exec'd one's close when it is reaped
-            self.process.close_pipes()
+            except TimeoutError:  # not reaped yet (a loaded machine); its watcher does it later
+                logger.error("sandbox: worker %d was not reaped after SIGKILL", self.pid)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def signal_kill(self) -> None:
@@ -194,12 +185,39 @@ class Worker:
             # status from asyncio's child watcher (or the zygote's, see `zygote`).
             kill_group(self.process.pid)
 
-    async def _discard_output(self) -> None:
-        """Read what the worker left unread: `wait()` returns only once its stdout is at
-        end of file, and a full read buffer pauses reading before it gets there."""
-        if self.process.stdout is not None:
-            while await self.process.stdout.read(65536):
-                pass
+
+class IdleWorkers:
+    """A pool's idle workers, first in first out, and the calls waiting for one.
+
+    What `asyncio.Queue` does, without what it does besides (counting unfinished
+    tasks, an event cleared on every put): its put and get were 1 us of a warm
+    call's ~16 (benchmarks/sandbox.py).
+    """
+
+    def __init__(self) -> None:
+        self._workers: deque[Worker] = deque()
+        self._waiting: deque[asyncio.Future[Worker]] = deque()
+
+    def put(self, worker: Worker) -> None:
+        """Hand `worker` to the call waiting longest, or keep it for the next."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # not given up (cancelled) meanwhile
+                waiter.set_result(worker)
+                return
+        self._workers.append(worker)
+
+    async def get(self) -> Worker:
+        if self._workers:
+            return self._workers.popleft()
+        waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed one as it was cancelled
+                self.put(waiter.result())
+            raise
 
 
 def allowlist(extra: list[str]) -> list[str]:
@@ -225,7 +243,7 @@ class SandboxPool:
     source: str = ""
     hello: Hello | None = None  # what the latest worker reported: its layers and level
     problem: str | None = None  # why the pool cannot serve, for /readyz
-    _idle: asyncio.Queue[Worker] = field(default_factory=asyncio.Queue)
+    _idle: "IdleWorkers" = field(default_factory=lambda: IdleWorkers())
     _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
@@ -299,7 +317,7 @@ class SandboxPool:
             traceparent=traceparent,
             deadline=deadline,
             principal=principal.subject,
-            scopes=tuple(sorted(principal.scopes)),
+            scopes=tuple(sorted(principal.scopes)) if principal.scopes else (),
         )
         waiting_on: Send | None = None
         try:
@@ -355,7 +373,7 @@ class SandboxPool:
         else:
             worker.cpu_when_idle = cpu_seconds(worker.clock)
             worker.in_call = False
-            self._idle.put_nowait(worker)
+            self._idle.put(worker)
         if outcome.code:
             raise _as_error(self.name, outcome, call)
         return outcome
@@ -413,7 +431,7 @@ class SandboxPool:
             uid=self._uid,
         )
         try:
-            process = await self._start_process(setup, scratch)
+            process, pipes = await self._start_process(setup, scratch)
         except OSError as error:  # no process at all (EAGAIN, ENOMEM, ...): no scratch left
             shutil.rmtree(scratch, ignore_errors=True)
             reason = error.strerror or str(error) or type(error).__name__
@@ -422,7 +440,7 @@ class SandboxPool:
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        worker = Worker(process, scratch)
+        worker = Worker(process, pipes, scratch)
         self._workers.add(worker)
         try:
             async with asyncio.timeout(START_TIMEOUT):
@@ -446,7 +464,7 @@ class SandboxPool:
             raise SandboxRefusedError(message)
         return worker
 
-    async def _start_process(self, setup: Setup, scratch: Path) -> WorkerProcess:
+    async def _start_process(self, setup: Setup, scratch: Path) -> tuple[WorkerProcess, Pipes]:
         """A worker forked by the zygote, or, with fresh workers, exec'd of its own.
 
         Forked workers share the zygote's memory layout and hash seed (address
@@ -457,12 +475,27 @@ class SandboxPool:
         """
         if not self.fresh_workers:
             return await (await self._started_zygote()).fork(setup)
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-m", WORKER_MODULE, msgspec.json.encode(setup).decode(),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, env={}, cwd=str(scratch),
-            start_new_session=True,  # its own group to kill (uvloop has no process_group)
-        )  # fmt: skip
+        calls_in, calls_out = os.pipe()  # the worker's stdin and stdout, as the zygote's
+        outcomes_in, outcomes_out = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-m", WORKER_MODULE, msgspec.json.encode(setup).decode(),
+                stdin=calls_in, stdout=outcomes_out, stderr=asyncio.subprocess.DEVNULL,
+                env={}, cwd=str(scratch),
+                start_new_session=True,  # its own group to kill (uvloop has no process_group)
+            )  # fmt: skip
+        except BaseException:
+            os.close(calls_out)
+            os.close(outcomes_in)
+            raise
+        finally:
+            os.close(calls_in)
+            os.close(outcomes_out)
+        try:
+            return process, await connect(calls_out, outcomes_in)
+        except BaseException:
+            kill_group(process.pid)
+            raise
 
     async def _started_zygote(self) -> Zygote:
         """The pool's zygote, started anew when there is none or it died."""
@@ -478,7 +511,7 @@ class SandboxPool:
 
     def _hand_out(self, worker: Worker) -> None:
         """Queue a started worker for calls, and watch it for a death between them."""
-        self._idle.put_nowait(worker)
+        self._idle.put(worker)
         self._in_background(self._replace_if_it_dies_idle(worker))
 
     async def _replace_if_it_dies_idle(self, worker: Worker) -> None:

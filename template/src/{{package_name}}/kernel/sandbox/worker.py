@@ -11,6 +11,7 @@ cell and reads its first call.
 """
 
 import asyncio
+import gc
 import importlib
 import os
 import sys
@@ -74,11 +75,13 @@ class SandboxContext:
     the lock keeps threads of one handler from interleaving their frames.
     """
 
-    def __init__(self, call: Call, frames: "_Frames", out: int, cell: str = "") -> None:
+    def __init__(
+        self, call: Call, frames: "_Frames", out: int, cell: str = "", pipe: Any = None
+    ) -> None:
         self._call = call
         self._frames = frames
         self._out = out
-        self._pipe = threading.Lock()
+        self._pipe = pipe if pipe is not None else threading.Lock()  # one per worker
         self.published: list[Published] = []
         self.cell = cell
         # Read by the cell's unit of work (kernel.storage), as on the bus's context.
@@ -288,32 +291,39 @@ async def _serve_calls(
     Reading the next call blocks the loop on purpose: between calls the worker
     has nothing else to do (a handler's background tasks run only during calls).
     """
+    pipe = threading.Lock()  # a handler's threads send one at a time (see SandboxContext)
+    # The loaded kernel and cell live as long as the worker: frozen, the collector
+    # never walks them again (a call's garbage is all it sees).
+    gc.freeze()
     while (body := frames.next()) is not None:
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        context = SandboxContext(call, frames, out, cell)
+        context = SandboxContext(call, frames, out, cell, pipe)
         outcome = await _handle(call, routes.get((call.kind, call.message_type)), context)
-        _write(out, pack(msgspec.structs.replace(outcome, number=call.number)))
+        _write(out, pack(outcome))
 
 
 async def _handle(call: Call, route: _Route | None, context: SandboxContext) -> Outcome:
+    """The call's `Outcome`, numbered as the call."""
+    number = call.number
     try:
         if route is None:
             raise LookupError(f"this cell does not handle {call.kind} {call.message_type}")
         result = await route.handler(route.decoder.decode(call.data), context)
         if route.reply_cls is None:
-            return Outcome(events=context.published)
+            return Outcome(events=context.published, number=number)
         if not isinstance(result, route.reply_cls):
             raise TypeError(f"handler returned {type(result).__qualname__}")
-        return Outcome(route.reply_type, msgspec.json.encode(result), context.published)
+        data = msgspec.json.encode(result)
+        return Outcome(route.reply_type, data, context.published, number=number)
     except BusError as error:
         reason = error.reason if isinstance(error, RejectedError) else ""
-        return Outcome(code=error.code, reason=reason, detail=error.detail)  # as raised
+        return Outcome(code=error.code, reason=reason, detail=error.detail, number=number)
     except Exception as error:
         detail = f"{call.message_type}: the handler failed; see its log"
         failure = "".join(traceback.format_exception_only(error)).strip()[:2000]
-        return Outcome(code=HandlerFailedError.code, detail=detail, failure=failure)
+        return Outcome(code=HandlerFailedError.code, detail=detail, failure=failure, number=number)
 
 
 class _Frames:
@@ -325,6 +335,15 @@ class _Frames:
 
     def next(self) -> bytes | None:
         """The next frame's body; None at the end of input or on an oversized frame."""
+        if not self.buffer:  # the usual case: one read, one whole frame
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            if len(chunk) > HEADER.size:
+                (size,) = HEADER.unpack_from(chunk)
+                if size == len(chunk) - HEADER.size and size <= MAX_FRAME:
+                    return chunk[HEADER.size :]
+            self.buffer += chunk
         if not self._fill(HEADER.size):
             return None
         (size,) = HEADER.unpack_from(self.buffer)
@@ -344,9 +363,11 @@ class _Frames:
 
 
 def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, data)  # the whole frame, but for a large one
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import msgspec
 from .frames import Setup
 from .layers import die_with_parent
 from .linux import name_process
+from .pipes import Pipes, connect
 from .worker import close_inherited
 
 ZYGOTE_MODULE = f"{__package__}.zygote"
@@ -68,16 +69,8 @@ class ForkedProcess:
     """A worker forked by the zygote, as the pool uses an asyncio subprocess."""
 
     pid: int
-    stdin: asyncio.StreamWriter
-    stdout: asyncio.StreamReader
-    pipes: tuple[asyncio.BaseTransport, ...] = ()
     returncode: int | None = None
     _exited: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def close_pipes(self) -> None:
-        """Close both pipes (the read side stays open after end of file otherwise)."""
-        for pipe in self.pipes:
-            pipe.close()
 
     async def wait(self) -> int:
         await self._exited.wait()
@@ -155,14 +148,13 @@ class Zygote:
             if text:
                 logger.warning("sandbox zygote %d: %s", pid, text)
 
-    async def fork(self, setup: Setup) -> ForkedProcess:
-        """A new worker with `setup`, its pipes connected; raise OSError when none starts."""
+    async def fork(self, setup: Setup) -> tuple[ForkedProcess, Pipes]:
+        """A new worker with `setup`, and its pipes; raise OSError when none starts."""
         if self._control is None or not self.alive:
             raise ConnectionError("the zygote is gone")
-        loop = asyncio.get_running_loop()
         calls_in, calls_out = os.pipe()  # the worker reads calls_in
         outcomes_in, outcomes_out = os.pipe()  # the worker writes outcomes_out
-        reply: asyncio.Future[Report] = loop.create_future()
+        reply: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
         message = [msgspec.json.encode(setup)]
         try:
             while True:
@@ -184,33 +176,20 @@ class Zygote:
             os.close(calls_out)
             os.close(outcomes_in)
             raise OSError(answer.error or "the zygote broke the protocol")
-        outcomes, calls = os.fdopen(outcomes_in, "rb", 0), os.fdopen(calls_out, "wb", 0)
-        reading: asyncio.BaseTransport | None = None
         try:
-            stdout = asyncio.StreamReader()
-            reading, _ = await loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(stdout), outcomes
-            )
-            transport, protocol = await loop.connect_write_pipe(
-                lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), calls
-            )
+            pipes = await connect(calls_out, outcomes_in)
         except BaseException:  # cancelled or failed: nobody will use this worker
-            if reading is not None:  # connected before the write side failed
-                reading.close()
-            outcomes.close()
-            calls.close()
             kill_group(answer.pid)
             self._early_exits.pop(answer.pid, None)
             raise
         finally:
             self._connecting.discard(answer.pid)
-        stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-        process = ForkedProcess(answer.pid, stdin, stdout, (reading, transport))
+        process = ForkedProcess(answer.pid)
         if (code := self._early_exits.pop(answer.pid, None)) is not None:
             process.exited(code)
         else:
             self._workers[answer.pid] = process
-        return process
+        return process, pipes
 
     async def close(self) -> None:
         """Stop the zygote (its workers die with it) and wait for it; what it wrote to
