@@ -1,7 +1,9 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The parent's ends of a worker's two pipes: calls written, frames read as they arrive.
 
-    pipes = await connect(calls_fd, outcomes_fd)   # both ends in this process
+    with new_pipes() as ends:                      # the worker is given its two ends
+        ...                                        # (closed here once it has them)
+    pipes = await connect(ends.calls, ends.outcomes)
     await pipes.write(pack(call))
     body = await pipes.next_frame()                # raises EOFError at the end
 
@@ -17,10 +19,12 @@ not the service's memory.
 """
 
 import asyncio
+import contextlib
 import os
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from .frames import HEADER, MAX_FRAME
 
@@ -140,6 +144,32 @@ class Pipes:
         """Close both ends (the read side stays open after the worker's end otherwise)."""
         for transport in self.transports:
             transport.close()
+
+
+class PipeEnds(NamedTuple):
+    """The two pipes of a worker about to start: the ends it gets, and this process's."""
+
+    worker_calls: int  # the worker reads its calls here (its stdin)
+    worker_outcomes: int  # and writes its outcomes here (its stdout)
+    calls: int
+    outcomes: int
+
+
+@contextlib.contextmanager
+def new_pipes() -> Iterator[PipeEnds]:
+    """Two new pipes. The worker's ends are closed on leaving the block (the worker
+    holds its own copies by then); this process's ends too when the block fails."""
+    worker_calls, calls = os.pipe()
+    outcomes, worker_outcomes = os.pipe()
+    try:
+        yield PipeEnds(worker_calls, worker_outcomes, calls, outcomes)
+    except BaseException:
+        os.close(calls)
+        os.close(outcomes)
+        raise
+    finally:
+        os.close(worker_calls)
+        os.close(worker_outcomes)
 
 
 async def connect(calls: int, outcomes: int) -> Pipes:

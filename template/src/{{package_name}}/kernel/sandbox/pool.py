@@ -69,7 +69,7 @@ from .frames import (
     pack,
     unpack,
 )
-from .pipes import Pipes, connect
+from .pipes import Pipes, connect, new_pipes
 from .scratch import make_scratch
 from .uids import NOBODY, pool_uid, release
 from .worker import STORAGE
@@ -475,24 +475,15 @@ class SandboxPool:
         """
         if not self.fresh_workers:
             return await (await self._started_zygote()).fork(setup)
-        calls_in, calls_out = os.pipe()  # the worker's stdin and stdout, as the zygote's
-        outcomes_in, outcomes_out = os.pipe()
-        try:
+        with new_pipes() as ends:  # its stdin and stdout, as a forked worker's
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-m", WORKER_MODULE, msgspec.json.encode(setup).decode(),
-                stdin=calls_in, stdout=outcomes_out, stderr=asyncio.subprocess.DEVNULL,
-                env={}, cwd=str(scratch),
+                stdin=ends.worker_calls, stdout=ends.worker_outcomes,
+                stderr=asyncio.subprocess.DEVNULL, env={}, cwd=str(scratch),
                 start_new_session=True,  # its own group to kill (uvloop has no process_group)
             )  # fmt: skip
-        except BaseException:
-            os.close(calls_out)
-            os.close(outcomes_in)
-            raise
-        finally:
-            os.close(calls_in)
-            os.close(outcomes_out)
         try:
-            return process, await connect(calls_out, outcomes_in)
+            return process, await connect(ends.calls, ends.outcomes)
         except BaseException:
             kill_group(process.pid)
             raise

@@ -43,7 +43,7 @@ import msgspec
 from .frames import Setup
 from .layers import die_with_parent
 from .linux import name_process
-from .pipes import Pipes, connect
+from .pipes import Pipes, connect, new_pipes
 from .worker import close_inherited
 
 ZYGOTE_MODULE = f"{__package__}.zygote"
@@ -152,32 +152,22 @@ class Zygote:
         """A new worker with `setup`, and its pipes; raise OSError when none starts."""
         if self._control is None or not self.alive:
             raise ConnectionError("the zygote is gone")
-        calls_in, calls_out = os.pipe()  # the worker reads calls_in
-        outcomes_in, outcomes_out = os.pipe()  # the worker writes outcomes_out
         reply: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
         message = [msgspec.json.encode(setup)]
-        try:
+        with new_pipes() as ends:
             while True:
                 try:
-                    socket.send_fds(self._control, message, [calls_in, outcomes_out])
+                    given = [ends.worker_calls, ends.worker_outcomes]
+                    socket.send_fds(self._control, message, given)
                     break
                 except BlockingIOError:  # a burst of starts filled the socket: it drains
                     await asyncio.sleep(0.005)
             self._replies.append(reply)  # after the send: no reply comes for a failed one
             answer = await reply
-        except BaseException:
-            os.close(calls_out)
-            os.close(outcomes_in)
-            raise
-        finally:
-            os.close(calls_in)
-            os.close(outcomes_out)
-        if answer.kind != "forked":
-            os.close(calls_out)
-            os.close(outcomes_in)
-            raise OSError(answer.error or "the zygote broke the protocol")
+            if answer.kind != "forked":
+                raise OSError(answer.error or "the zygote broke the protocol")
         try:
-            pipes = await connect(calls_out, outcomes_in)
+            pipes = await connect(ends.calls, ends.outcomes)
         except BaseException:  # cancelled or failed: nobody will use this worker
             kill_group(answer.pid)
             self._early_exits.pop(answer.pid, None)
