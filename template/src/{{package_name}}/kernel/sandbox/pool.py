@@ -217,6 +217,8 @@ class IdleWorkers:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed one as it was cancelled
                 self.put(waiter.result())
+            elif waiter in self._waiting:  # not left behind for the next put to skip
+                self._waiting.remove(waiter)
             raise
 
 
