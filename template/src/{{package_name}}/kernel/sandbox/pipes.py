@@ -50,12 +50,10 @@ class FrameReader(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._end is not None:
             return
-        if not self._buffer and not self._frames and len(data) > HEADER.size:
-            (size,) = HEADER.unpack_from(data)  # the usual case: one whole frame, awaited
+        if not self._buffer and len(data) > HEADER.size:  # the usual case: one whole frame
+            (size,) = HEADER.unpack_from(data)
             if size == len(data) - HEADER.size and size <= MAX_FRAME:
-                self._frames.append(data[HEADER.size :])
-                self._held += size
-                self._wake()
+                self._queue(data[HEADER.size :])
                 return
         buffer = self._buffer
         buffer += data

@@ -245,7 +245,7 @@ class SandboxPool:
     source: str = ""
     hello: Hello | None = None  # what the latest worker reported: its layers and level
     problem: str | None = None  # why the pool cannot serve, for /readyz
-    _idle: "IdleWorkers" = field(default_factory=lambda: IdleWorkers())
+    _idle: IdleWorkers = field(default_factory=IdleWorkers)
     _workers: set[Worker] = field(default_factory=set)  # started and not yet reaped
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False

@@ -76,12 +76,12 @@ class SandboxContext:
     """
 
     def __init__(
-        self, call: Call, frames: "_Frames", out: int, cell: str = "", pipe: Any = None
+        self, call: Call, frames: "_Frames", out: int, pipe: threading.Lock, cell: str = ""
     ) -> None:
         self._call = call
         self._frames = frames
         self._out = out
-        self._pipe = pipe if pipe is not None else threading.Lock()  # one per worker
+        self._pipe = pipe  # the worker's one lock (see `_serve_calls`)
         self.published: list[Published] = []
         self.cell = cell
         # Read by the cell's unit of work (kernel.storage), as on the bus's context.
@@ -299,7 +299,7 @@ async def _serve_calls(
         call = unpack(body)
         if not isinstance(call, Call):
             return
-        context = SandboxContext(call, frames, out, cell, pipe)
+        context = SandboxContext(call, frames, out, pipe, cell)
         outcome = await _handle(call, routes.get((call.kind, call.message_type)), context)
         _write(out, pack(outcome))
 

@@ -155,9 +155,9 @@ class Zygote:
         reply: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
         message = [msgspec.json.encode(setup)]
         with new_pipes() as ends:
+            given = [ends.worker_calls, ends.worker_outcomes]
             while True:
                 try:
-                    given = [ends.worker_calls, ends.worker_outcomes]
                     socket.send_fds(self._control, message, given)
                     break
                 except BlockingIOError:  # a burst of starts filled the socket: it drains
