@@ -209,7 +209,9 @@ def main() -> None:
     if arguments == ["prune-manifest"]:
         prune_manifest(project)
         return
-    dist_name, python_min = arguments if len(arguments) == 2 else (None, None)
+    if len(arguments) not in (0, 2):
+        sys.exit("usage: post_generate.py [<dist_name> <python_min> | prune-manifest]")
+    dist_name, python_min = arguments or (None, None)
     write_manifest(project)
     if is_copier_scratch(project):
         return

@@ -5,10 +5,15 @@ These tests render through the real `copier` command (hooks included, so
 """
 
 import shutil
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE, run_copier, sh
+
+sys.path.insert(0, str(TEMPLATE / "hooks"))
+from post_generate import shipped_lock
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +76,12 @@ def project(
     )
     assert result.returncode == 0, result.stderr
     assert (destination / "uv.lock").is_file(), f"the hook writes uv.lock: {result.stderr}"
+    dist_name = tomllib.loads((destination / "pyproject.toml").read_text())["project"]["name"]
+    shipped = shipped_lock(dist_name, str(answers.get("python_min", "3.11")))
+    assert (destination / "uv.lock").read_text() == shipped, (
+        "uv resolved anew instead of taking the lock the template ships:"
+        " run `uv run python hooks/locks/refresh.py` and commit hooks/locks/"
+    )
     sh(destination, "uv", "sync", "--locked", "--python", str(python))
     version = sh(destination, "uv", "run", "python", "-c", "import sys; print(sys.version)")
     assert version.stdout.startswith(str(answers.get("python_min", "3.11")))

@@ -50,3 +50,106 @@ def test_a_project_merely_named_like_copier_is_not_skipped(tmp_path: Path) -> No
     project.mkdir()
     assert run_hook(project).returncode == 0
     assert (project / ".git").is_dir()
+
+
+def shipped_packages(lock: str) -> list[str]:
+    return [
+        line.removeprefix('name = "')[:-1]
+        for line in lock.splitlines()
+        if line.startswith('name = "')
+    ]
+
+
+@pytest.mark.parametrize("python_min", ["3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("dist_name", ["aaa-first", "m-middle", "zzz-last"])
+def test_shipped_lock_is_made_out_to_the_project_in_sorted_place(
+    dist_name: str, python_min: str
+) -> None:
+    sys.path.insert(0, str(HOOK.parent))
+    import post_generate
+
+    lock = post_generate.shipped_lock(dist_name, python_min)
+    assert lock is not None
+    names = shipped_packages(lock)
+    assert dist_name in names
+    assert "my-service" not in names, "the placeholder's entry was renamed, not copied"
+    assert names == sorted(names), "uv keeps packages sorted by name"
+    assert lock.count('source = { editable = "." }') == 1
+    assert f'requires-python = ">={python_min}"' in lock
+
+
+def test_no_shipped_lock_for_an_unknown_python() -> None:
+    sys.path.insert(0, str(HOOK.parent))
+    import post_generate
+
+    assert post_generate.shipped_lock("my-service", "3.10") is None
+
+
+def fake_uv(bin_dir: Path, refuses_existing_lock: bool) -> None:
+    """A stand-in `uv`: writes a lock of its own, or fails as an old uv does on a newer lock."""
+    bin_dir.mkdir()
+    script = bin_dir / "uv"
+    script.write_text(
+        "#!/bin/sh\n"
+        + (
+            '[ -e uv.lock ] && { echo "error: unknown lock revision" >&2; exit 2; }\n'
+            if refuses_existing_lock
+            else ""
+        )
+        + "[ -e uv.lock ] || echo resolved-afresh > uv.lock\n"
+    )
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize("refuses", [False, True], ids=["uv-takes-it", "old-uv-refuses"])
+def test_copy_seeds_the_shipped_lock_and_falls_back_when_uv_refuses_it(
+    tmp_path: Path, refuses: bool
+) -> None:
+    project = tmp_path / "service"
+    project.mkdir()
+    fake_uv(tmp_path / "bin", refuses_existing_lock=refuses)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k != "MONOCELL_SKIP_LOCK"
+    }
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        [sys.executable, str(HOOK), "zeta-ledger", "3.11"],
+        cwd=project, capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lock = (project / "uv.lock").read_text()
+    if refuses:
+        assert lock == "resolved-afresh\n"
+    else:
+        assert 'name = "zeta-ledger"' in lock
+
+
+def test_update_keeps_the_projects_own_lock(tmp_path: Path) -> None:
+    project = tmp_path / "service"
+    project.mkdir()
+    (project / "uv.lock").write_text("the owner's lock\n")
+    fake_uv(tmp_path / "bin", refuses_existing_lock=False)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k != "MONOCELL_SKIP_LOCK"
+    }
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        [sys.executable, str(HOOK), "zeta-ledger", "3.11"],
+        cwd=project, capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (project / "uv.lock").read_text() == "the owner's lock\n"
+
+
+def test_a_stray_argument_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(HOOK), "zeta-ledger"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("usage: post_generate.py")
+    assert list(tmp_path.iterdir()) == []

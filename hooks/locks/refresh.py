@@ -38,7 +38,7 @@ def interpreter(minor: str) -> str:
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"refresh: `{' '.join(cmd)}` failed:\n{result.stderr[-2000:]}")
 

@@ -71,9 +71,7 @@ def examples_in_use(package: object) -> bool:
         return False
     app = committed_text(f"src/{package}/app.py")
     topology = committed_text("topology.toml")
-    return any(
-        f"{cell}.cell" in app or f"[cells.{cell}" in topology for cell in EXAMPLE_CELLS
-    )
+    return any(f"{cell}.cell" in app or f"[cells.{cell}" in topology for cell in EXAMPLE_CELLS)
 
 
 def committed_text(path: str) -> str:
