@@ -101,6 +101,20 @@ def fake_uv(bin_dir: Path, refuses_existing_lock: bool) -> None:
     script.chmod(0o755)
 
 
+def run_copy_hook(project: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The hook as a copy runs it, with `bin_dir` (the stand-in uv) first on PATH."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k != "MONOCELL_SKIP_LOCK"
+    }
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        [sys.executable, str(HOOK), "zeta-ledger", "3.11"],
+        cwd=project, capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("refuses", [False, True], ids=["uv-takes-it", "old-uv-refuses"])
 def test_copy_seeds_the_shipped_lock_and_falls_back_when_uv_refuses_it(
     tmp_path: Path, refuses: bool
@@ -108,16 +122,7 @@ def test_copy_seeds_the_shipped_lock_and_falls_back_when_uv_refuses_it(
     project = tmp_path / "service"
     project.mkdir()
     fake_uv(tmp_path / "bin", refuses_existing_lock=refuses)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GIT_") and k != "MONOCELL_SKIP_LOCK"
-    }
-    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(
-        [sys.executable, str(HOOK), "zeta-ledger", "3.11"],
-        cwd=project, capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
+    result = run_copy_hook(project, tmp_path / "bin")
     assert result.returncode == 0, result.stderr
     lock = (project / "uv.lock").read_text()
     if refuses:
@@ -131,16 +136,7 @@ def test_update_keeps_the_projects_own_lock(tmp_path: Path) -> None:
     project.mkdir()
     (project / "uv.lock").write_text("the owner's lock\n")
     fake_uv(tmp_path / "bin", refuses_existing_lock=False)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GIT_") and k != "MONOCELL_SKIP_LOCK"
-    }
-    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(
-        [sys.executable, str(HOOK), "zeta-ledger", "3.11"],
-        cwd=project, capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
+    result = run_copy_hook(project, tmp_path / "bin")
     assert result.returncode == 0, result.stderr
     assert (project / "uv.lock").read_text() == "the owner's lock\n"
 
