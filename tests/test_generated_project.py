@@ -4,7 +4,6 @@ These tests render through the real `copier` command (hooks included, so
 `uv.lock` is written), then run what the generated README and CI run.
 """
 
-import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -13,7 +12,10 @@ import pytest
 from conftest import TEMPLATE, run_copier, sh
 
 sys.path.insert(0, str(TEMPLATE / "hooks"))
+sys.path.insert(0, str(TEMPLATE / "hooks" / "locks"))
 from post_generate import shipped_lock
+from refresh import PYENV_VERSIONS
+from refresh import interpreter as real_interpreter
 
 pytestmark = pytest.mark.slow
 
@@ -41,15 +43,10 @@ FULL_CHECK_COMBINATIONS: dict[str, dict[str, object]] = {
     },
 }
 
-PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
-
 
 def interpreter(minor: str) -> Path:
     """The real interpreter of a minimum Python: pyenv's build, else one on PATH."""
-    for version in sorted(PYENV_VERSIONS.glob(f"{minor}.*"), reverse=True):
-        if (version / "bin" / f"python{minor}").is_file():
-            return version / "bin" / f"python{minor}"
-    found = shutil.which(f"python{minor}")
+    found = real_interpreter(minor)
     if found is None:
         pytest.fail(f"no Python {minor} interpreter (looked in {PYENV_VERSIONS} and on PATH)")
     return Path(found)

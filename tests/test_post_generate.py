@@ -9,6 +9,8 @@ import pytest
 from conftest import TEMPLATE
 
 HOOK = TEMPLATE / "hooks" / "post_generate.py"
+sys.path.insert(0, str(HOOK.parent))
+import post_generate  # noqa: E402  (the hook, imported for its lock function)
 
 
 def run_hook(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -65,9 +67,6 @@ def shipped_packages(lock: str) -> list[str]:
 def test_shipped_lock_is_made_out_to_the_project_in_sorted_place(
     dist_name: str, python_min: str
 ) -> None:
-    sys.path.insert(0, str(HOOK.parent))
-    import post_generate
-
     lock = post_generate.shipped_lock(dist_name, python_min)
     assert lock is not None
     names = shipped_packages(lock)
@@ -79,9 +78,6 @@ def test_shipped_lock_is_made_out_to_the_project_in_sorted_place(
 
 
 def test_no_shipped_lock_for_an_unknown_python() -> None:
-    sys.path.insert(0, str(HOOK.parent))
-    import post_generate
-
     assert post_generate.shipped_lock("my-service", "3.10") is None
 
 

@@ -26,15 +26,15 @@ PYTHONS = ("3.11", "3.12", "3.13")  # copier.yml's choices for python_min
 PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
 
 
-def interpreter(minor: str) -> str:
-    """The newest pyenv build of `minor`, else `python<minor>` on PATH."""
+def interpreter(minor: str) -> str | None:
+    """The newest pyenv build of `minor`, else `python<minor>` on PATH, else None.
+
+    tests/test_generated_project.py runs each minimum Python's checks on this one.
+    """
     for version in sorted(PYENV_VERSIONS.glob(f"{minor}.*"), reverse=True):
         if (version / "bin" / f"python{minor}").is_file():
             return str(version / "bin" / f"python{minor}")
-    found = shutil.which(f"python{minor}")
-    if found is None:
-        sys.exit(f"refresh: no Python {minor} interpreter (looked in {PYENV_VERSIONS} and on PATH)")
-    return found
+    return shutil.which(f"python{minor}")
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
@@ -49,7 +49,9 @@ def main() -> None:
     uv = shutil.which("uv") or sys.exit("refresh: uv not found")
     with tempfile.TemporaryDirectory() as scratch:
         for minor in PYTHONS:
-            python = interpreter(minor)
+            python = interpreter(minor) or sys.exit(
+                f"refresh: no Python {minor} interpreter (looked in {PYENV_VERSIONS} and on PATH)"
+            )
             project = Path(scratch) / f"python-{minor}"
             run(
                 [copier, "copy", "--trust", "--defaults", "--quiet", "--data",
