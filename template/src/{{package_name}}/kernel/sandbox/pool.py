@@ -27,6 +27,7 @@ can be started.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -486,8 +487,13 @@ class SandboxPool:
             )  # fmt: skip
         try:
             return process, await connect(ends.calls, ends.outcomes)
-        except BaseException:
+        except BaseException:  # cancelled (the pool closing) or failed: nobody will use it
             kill_group(process.pid)
+            # Reaped before the loop can close: left to asyncio's child watcher, its
+            # exit would come after and warn that the subprocess is still running.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REAP_TIMEOUT):
+                    await process.wait()
             raise
 
     async def _started_zygote(self) -> Zygote:
