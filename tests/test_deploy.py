@@ -73,6 +73,11 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
     assert kinds == {
         "Deployment": ["my-service-gateway"],
         "Job": ["my-service-provision"],
+        "NetworkPolicy": [
+            "my-service-deny-ingress",
+            "my-service-nats-clients",
+            "my-service-gateway-public",
+        ],
         "PersistentVolumeClaim": ["my-service-gateway-data"],
         "Service": ["my-service-gateway", "nats"],
         "StatefulSet": ["nats"],
@@ -103,6 +108,41 @@ def test_kubernetes_manifests_are_well_formed(project: Path) -> None:
             "port": 8000,
             "httpHeaders": [{"name": "Host", "value": "localhost"}],
         }
+
+
+def test_network_policies_close_every_pod_but_the_ports_it_serves(project: Path) -> None:
+    """Parsed as a cluster would: every pod template's label is selected by the policy
+    that denies ingress; only NATS's client port and the gateway's are opened again."""
+    documents = [
+        document
+        for manifest in sorted((project / "deploy" / "k8s").glob("*.yaml"))
+        for document in yaml.safe_load_all(manifest.read_text())
+    ]
+    pods = {
+        document["spec"]["template"]["metadata"]["labels"]["app"]
+        for document in documents
+        if document["kind"] in {"Deployment", "StatefulSet", "Job"}
+    }
+    policies = {
+        document["metadata"]["name"]: document["spec"]
+        for document in documents
+        if document["kind"] == "NetworkPolicy"
+    }
+    deny = policies["my-service-deny-ingress"]
+    assert deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny
+    (selector,) = deny["podSelector"]["matchExpressions"]
+    assert (selector["key"], selector["operator"]) == ("app", "In")
+    assert set(selector["values"]) == pods == {"nats", "my-service-gateway", "my-service-provision"}
+    nats = policies["my-service-nats-clients"]
+    assert nats["podSelector"] == {"matchLabels": {"app": "nats"}}
+    (rule,) = nats["ingress"]
+    assert rule["ports"] == [{"port": 4222, "protocol": "TCP"}]  # not 8222, monitoring
+    (source,) = rule["from"]
+    assert set(source["podSelector"]["matchExpressions"][0]["values"]) == pods - {"nats"}
+    public = policies["my-service-gateway-public"]
+    assert public["podSelector"] == {"matchLabels": {"app": "my-service-gateway"}}
+    assert public["ingress"] == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]
 
 
 def test_dockerfile_runs_as_an_unprivileged_user_without_build_tools(project: Path) -> None:

@@ -17,7 +17,9 @@
   (`db upgrade` of its cells) it waits for, since it refuses pending migrations;
 - `k8s/<name>.yaml`: the same as Kubernetes manifests (`provision` is a Job;
   a process that starts before it finished exits and is restarted; migrations
-  run in an init container, on the process's own volume).
+  run in an init container, on the process's own volume), and
+  `k8s/network.yaml`, the NetworkPolicies that let traffic reach each pod only
+  where it serves (see `network_policies`).
 - `postgres/roles.sql`: a role and a schema per cell that keeps data, for
   PostgreSQL storage (see `kernel.ops.postgres_roles`).
 
@@ -504,7 +506,8 @@ def kubernetes(
         + "apiVersion: batch/v1\nkind: Job\nmetadata:\n"
         + f"  name: {project}-provision\n"
         + "spec:\n  backoffLimit: 10\n"
-        + "  template:\n    spec:\n"
+        + f"  template:\n    metadata:\n      labels: {{app: {project}-provision}}\n"
+        + "    spec:\n"
         + "      restartPolicy: OnFailure\n"
         + _pod_security()
         + "      containers:\n"
@@ -592,7 +595,52 @@ def kubernetes(
                 + f"  ports: [{{port: 80, targetPort: {GATEWAY_PORT}}}]\n"
             )
         files[f"{name}.yaml"] = manifest
+    processes = [f"{project}-{name}" for name in _process_commands(found)]
+    files["network.yaml"] = network_policies(project, processes)
     return files
+
+
+def network_policies(project: str, processes: Sequence[str]) -> str:
+    """Ingress for the project's pods: none but what each one serves.
+
+    Every pod of the deployment (NATS, the provisioning Job, each process) is
+    closed to all ingress; then NATS admits its client port from the project's
+    own pods (`processes`, and the Job), and the gateway its HTTP port from
+    anywhere: it is the only door. NATS's monitoring port (8222: `/connz`,
+    `/jsz` name every client, stream and consumer, unauthenticated) and the
+    workers' health ports are then reached by the kubelet's probes alone:
+    traffic from a pod's own node is never blocked by a NetworkPolicy. They
+    are enforced by a network plugin that implements them (Calico, Cilium, ...);
+    without one they change nothing. Egress is left open (DNS, PostgreSQL).
+    """
+    clients = [*processes, f"{project}-provision"]
+    return (
+        HEADER
+        + "# Ingress: the gateway's port from anywhere, NATS's client port from this\n"
+        + "# project's pods, nothing else (the probes come from the node, always allowed).\n"
+        + "# Enforced only by a network plugin with NetworkPolicy support.\n"
+        + "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+        + f"  name: {project}-deny-ingress\n"
+        + "spec:\n"
+        + f"  podSelector: {_app_in(['nats', *clients])}\n"
+        + "  policyTypes: [Ingress]\n"
+        + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+        + f"  name: {project}-nats-clients\n"
+        + "spec:\n  podSelector: {matchLabels: {app: nats}}\n  policyTypes: [Ingress]\n"
+        + "  ingress:\n"
+        + f"    - from: [{{podSelector: {_app_in(clients)}}}]\n"
+        + "      ports: [{port: 4222, protocol: TCP}]\n"
+        + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+        + f"  name: {project}-gateway-public\n"
+        + f"spec:\n  podSelector: {{matchLabels: {{app: {project}-gateway}}}}\n"
+        + "  policyTypes: [Ingress]\n"
+        + f"  ingress:\n    - ports: [{{port: {GATEWAY_PORT}, protocol: TCP}}]\n"
+    )
+
+
+def _app_in(apps: Sequence[str]) -> str:
+    """A label selector for the pods whose `app` label is one of `apps`."""
+    return f"{{matchExpressions: [{{key: app, operator: In, values: [{', '.join(apps)}]}}]}}"
 
 
 def _relative(target: Path, start: Path) -> str:
