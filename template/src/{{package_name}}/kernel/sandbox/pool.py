@@ -88,6 +88,9 @@ REAP_TIMEOUT = 5.0  # seconds for a killed worker to be reaped
 # CPU seconds a reused worker may use between its calls (finishing the last one's
 # writes); more means a thread of a handler kept running after its call returned.
 IDLE_CPU_ALLOWANCE = 0.05
+# A wait shorter than this cannot hold the allowance even with every CPU busy, so
+# its CPU clock is not read (a read is a system call: ~1 us of a warm call's ~30).
+SHORTEST_CHECKED_WAIT = IDLE_CPU_ALLOWANCE / (os.cpu_count() or 1)
 logger = logging.getLogger(__name__)
 
 # A worker's process: forked by the pool's zygote, or exec'd (see `_start_process`).
@@ -144,6 +147,7 @@ class Worker:
     hello: Hello | None = None
     calls: int = 0
     cpu_when_idle: float = 0.0  # its CPU seconds when it last finished a call
+    idle_since: float = 0.0  # and when (time.monotonic())
     in_call: bool = False  # a call has it: that call replaces it if it dies
     retired: bool = False  # killed or dead, its successor on the way (may still be queued)
     clock: int | None = field(default=None, init=False)  # its CPU clock, dropped by `kill`
@@ -375,6 +379,7 @@ class SandboxPool:
             self._retire(worker)
         else:
             worker.cpu_when_idle = cpu_seconds(worker.clock)
+            worker.idle_since = time.monotonic()
             worker.in_call = False
             self._idle.put(worker)
         if outcome.code:
@@ -545,6 +550,8 @@ class SandboxPool:
         """Retire a worker that used CPU while it had no call (a thread a handler left
         running: it would take CPU from the service and see the next call's input)."""
         if not worker.calls:  # no handler ran in it yet (so replacing never goes round)
+            return False
+        if time.monotonic() - worker.idle_since < SHORTEST_CHECKED_WAIT:
             return False
         used = cpu_seconds(worker.clock) - worker.cpu_when_idle
         if used <= IDLE_CPU_ALLOWANCE:
