@@ -72,6 +72,8 @@ class OutboxRelay:
         self._pruned_at = 0.0
         self._failing: str | None = None  # why the database cannot be used, logged once
         self._failing_to_write = False  # and whether that was a write (reads may still work)
+        # The bus refused or ignored the last publish: committed events wait for the loop.
+        self._bus_refusing = False
 
     async def start(self) -> None:
         """Relay what an earlier run left behind, then keep relaying in the background."""
@@ -91,9 +93,30 @@ class OutboxRelay:
         bus drained at shutdown), so the next start does not publish them again."""
         await self._forget_relayed()
 
-    async def relay_committed(self, envelopes: list[Envelope]) -> None:
-        """Publish the events of a transaction that just committed; their rows go later."""
-        held, _ = await self._publish(envelopes)
+    async def relay_committed(self, envelopes: list[Envelope], within: float | None = None) -> None:
+        """Publish the events of a transaction that just committed; their rows go later.
+
+        `within` (seconds; a sender waits for the reply) bounds the wait for the
+        bus: the work is committed, and a reply lost to a bus that does not answer
+        (JetStream without quorum waits out its publish timeout) would report a
+        failure for an order that was placed. What is not published in time stays
+        for the loop, which alone publishes while the bus refuses.
+        """
+        if within is not None and self._bus_refusing and self._task is not None:
+            return  # the loop publishes them within `interval`
+        try:
+            async with asyncio.timeout(None if within is None else max(within, 0.0)):
+                held, taken = await self._publish(envelopes)
+        except TimeoutError:
+            self._bus_refusing = True
+            logger.warning(
+                "outbox of %s: the bus took no event within %.2f s; %d left for the relay loop",
+                self.database.cell,
+                within,
+                len(envelopes),
+            )
+            return
+        self._bus_refusing = taken < len(envelopes)
         self._relayed.update(held)
         if self._task is None or len(self._relayed) >= BATCH:  # no loop to do it: now
             await self._forget_relayed()
@@ -139,6 +162,8 @@ class OutboxRelay:
                     if row.message_id not in skipped
                 ]
                 held, taken = await self._publish(envelopes)
+                if envelopes:
+                    self._bus_refusing = taken < len(envelopes)
                 if held:
                     await self._forget(held)
                 total += taken

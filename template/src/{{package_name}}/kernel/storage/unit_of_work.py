@@ -53,6 +53,9 @@ INSERT_INBOX = {
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
+# Of the time a command's sender has left after the commit, the share the
+# committed events may wait for the bus; the rest carries the reply back.
+BUS_SHARE = 0.5
 
 
 class Relay(Protocol):
@@ -228,7 +231,9 @@ def _command(
             reply = await handler(command, unit)
             if key and isinstance(reply, reply_cls):
                 await _remember_reply(session, key, request_hash, reply)
-        await _relay_committed(resources, unit.envelopes)
+        left = inner.remaining
+        within = None if left is None else left * BUS_SHARE
+        await _relay_committed(resources, unit.envelopes, within)
         return reply
 
     return run
@@ -312,6 +317,8 @@ async def _record_in_inbox(session: AsyncSession, is_sqlite: bool, message_id: s
     return bool(getattr(result, "rowcount", 1))
 
 
-async def _relay_committed(resources: StoredCell, envelopes: list[Envelope]) -> None:
+async def _relay_committed(
+    resources: StoredCell, envelopes: list[Envelope], within: float | None = None
+) -> None:
     if envelopes and resources.outbox is not None:
-        await resources.outbox.relay_committed(envelopes)
+        await resources.outbox.relay_committed(envelopes, within)
