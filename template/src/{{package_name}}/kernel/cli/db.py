@@ -112,6 +112,8 @@ def downgrade(
         # replayed key would answer with an order that no longer exists.
         everything = revision == "base"
         await migrations.downgrade(database, storage, revision, kernel_too=everything)
+        if database.missing_file:
+            return f"{database.cell}: no database yet ({database.describe()}); nothing to undo"
         kernel = " (with its outbox, inbox and idempotency keys)" if everything else ""
         return f"{database.cell}: at {revision}{kernel}"
 

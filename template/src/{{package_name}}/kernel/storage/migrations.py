@@ -104,6 +104,7 @@ async def downgrade(
             f"cell's own migrations ({own.label}:...), see `db status`"
         )
     target = revision if colon else target
+    _require_target(database.cell, own, target)
     steps: list[tuple[History, str, bool]] = [(own, target, False)]
     if kernel_too:
         steps.append((kernel, "base", False))
@@ -151,6 +152,22 @@ def _checked_scripts(cell: str, history: History) -> ScriptDirectory:
             f"({', '.join(heads)}); give one a down_revision so they form one line"
         )
     return scripts
+
+
+def _require_target(cell: str, history: History, target: str) -> None:
+    """Refuse a downgrade target the cell's migrations do not hold, before anything is
+    opened: a database not made yet would otherwise be reported "at" any text."""
+    if target == "base":
+        return
+    try:
+        found = _checked_scripts(cell, history).get_revision(target) if target else None
+    except CommandError:
+        found = None
+    if found is None or found.revision != target:  # no partial ids or names: as `db status`
+        raise StorageError(
+            f"cells.{cell}: no {history.label} revision {target[:80]!r}: give one `db status` "
+            f"shows ({history.label}:0001, ...) or 'base'"
+        )
 
 
 def _require_known(
