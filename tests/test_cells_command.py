@@ -213,3 +213,28 @@ def test_every_command_in_agents_and_readme_exists(project: Path) -> None:
         sh(project, "uv", "run", COMMAND, *path)
     for other in ("uv run pytest", "uv run lint-imports", "uv run ruff check", "uv run mypy"):
         assert other in (project / "README.md").read_text() + (project / "AGENTS.md").read_text()
+
+
+def test_a_follow_up_step_that_fails_is_named_and_the_exit_is_not_zero(project: Path) -> None:
+    """The cell is made, but deploy/ could not follow it: the owner is told which command
+    to run again, and a script sees the failure."""
+    compose = project / "deploy" / "compose.yaml"
+    kept = compose.read_text()
+    compose.unlink()
+    compose.mkdir()  # `topology deploy` cannot write it
+    try:
+        result = sh(
+            project, "uv", "run", COMMAND, "cell", "new", "ledger", "--purpose", "x.", "--yes",
+            expect=1,
+        )  # fmt: skip
+        assert (project / "src" / PACKAGE / "cells" / "ledger" / "handlers.py").is_file()
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: cell new: `uv run {COMMAND} topology deploy` failed (")
+        assert "Is a directory" in line
+        assert line.endswith("); run it again once that is fixed")
+        assert "next:" not in result.stdout
+    finally:
+        compose.rmdir()
+        compose.write_text(kept)
+        sh(project, "git", "checkout", "--", ".")
+        sh(project, "git", "clean", "-fdq")

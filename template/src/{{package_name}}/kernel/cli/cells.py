@@ -140,6 +140,8 @@ def new(
     typer.echo(f"registered in src/{PACKAGE}/app.py, topology.toml and contracts/")
     # A fresh interpreter sees the new cell; the generated docs and deployment follow
     # it, its examples are recorded and its code recorded as produced by `cell new`.
+    # One that fails is named with its reason; the others still run.
+    failed = 0
     for arguments in (
         ["contracts", "export"],  # the AsyncAPI document and docs/messages.md list it too
         ["topology", "diagram"],
@@ -147,11 +149,23 @@ def new(
         ["cell", "record", request.name],
         ["cell", "regenerated", request.name, "--model", "cell-new", "--instructions", "skeleton"],
     ):
-        subprocess.run(  # noqa: S603 -- this program, with fixed arguments
+        done = subprocess.run(  # noqa: S603 -- this program, with fixed arguments
             [sys.executable, "-m", PACKAGE, *arguments],
             check=False,
             capture_output=True,
+            text=True,
         )
+        if done.returncode != 0:
+            failed += 1
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            reason = lines[-1].removeprefix("error: ") if lines else f"status {done.returncode}"
+            typer.echo(
+                f"error: cell new: `uv run {COMMAND_NAME} {' '.join(arguments)}` failed "
+                f"({reason}); run it again once that is fixed",
+                err=True,
+            )
+    if failed:
+        raise typer.Exit(1)
     typer.echo(
         f"next: edit {relative}/contracts.py and handlers.py, then `uv run {COMMAND_NAME} gate`"
     )
