@@ -1108,6 +1108,7 @@ class NatsTransport:
             )
             if not refusal:
                 self._connect_error = error
+            return  # said once, in the one line `start` raises
         # The client retries twice a second: the same error (a refused connection, a
         # denied pull) is logged once, until another one or a reconnection comes.
         said_here = str(error) or type(error).__name__  # a timeout says nothing itself
@@ -1116,7 +1117,7 @@ class NatsTransport:
             self._last_logged_error = said_here
 
     async def _on_disconnected(self) -> None:
-        if self._stopping:
+        if self._stopping or self._nc is None:  # never connected: `start` says why
             return
         logger.warning("nats: disconnected from %s; reconnecting", redact_url(self.url))
 
