@@ -92,6 +92,7 @@ logger = logging.getLogger(__name__)
 
 FETCH_WAIT = 0.5  # seconds one pull request lingers on the server (and close may wait)
 CONNECT_ATTEMPTS = 3  # tries before the first connection is given up
+RETRY_WAIT = 0.5  # seconds between them (nats-py's reconnect_time_wait)
 DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
 DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
 DEAD_LETTER_READER = "dead_letters"  # `<cell>__dead_letters`: the consumer that lists them
@@ -536,7 +537,7 @@ async def provision(
             inbox_prefix=inbox_prefix(credentials),
             name=f"{wanted.events.name.lower()}-provision",
             tls=tls,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=RETRY_WAIT,
             error_cb=record,
         )
     except (OSError, TimeoutError, nats.errors.Error) as error:
@@ -592,11 +593,17 @@ def _with_subjects_spelt(message: str, plan: Plan) -> str:
 def _cannot_connect(url: str, reason: Exception, connect_timeout: float) -> UnavailableError:
     """The one line for a first connection that failed; a timeout has no text of its own."""
     said = str(reason).strip() or (
-        f"no answer within {connect_timeout:g} s (is the host reachable and the port open?)"
+        f"no answer within {connect_bound(connect_timeout):g} s ({connect_timeout:g} s an "
+        "attempt; is the host reachable and the port open?)"
         if isinstance(reason, TimeoutError)
         else type(reason).__name__
     )
     return UnavailableError(f"nats: cannot connect to {redact_url(url)}: {said}")
+
+
+def connect_bound(connect_timeout: float, retry_wait: float = RETRY_WAIT) -> float:
+    """Seconds a first connection may take in all: its attempts, the waits between."""
+    return CONNECT_ATTEMPTS * (connect_timeout + retry_wait) + 1
 
 
 async def _connect(servers: list[str], connect_timeout: float, **options: Any) -> Client:
@@ -607,7 +614,7 @@ async def _connect(servers: list[str], connect_timeout: float, **options: Any) -
     or a refused client certificate then fails in one line like any other refusal.
     """
     client = TlsOnlyClient()  # plain unless `tls` is given; then TLS or nothing
-    bound = CONNECT_ATTEMPTS * (connect_timeout + options.get("reconnect_time_wait", 0.5)) + 1
+    bound = connect_bound(connect_timeout, options.get("reconnect_time_wait", RETRY_WAIT))
     try:
         await asyncio.wait_for(
             client.connect(
@@ -699,7 +706,7 @@ class NatsTransport:
                 inbox_prefix=inbox_prefix(credentials),
                 name=self.namespace,
                 tls=self.tls,
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=RETRY_WAIT,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,

@@ -62,7 +62,12 @@ def provision(
         bool, typer.Option("--prune", help="Delete consumers no cell consumes through any more.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the server.", min=0.1, max=60)
+        float,
+        typer.Option(
+            help="Seconds to wait for the server, per connection attempt and per request.",
+            min=0.1,
+            max=60,
+        ),
     ] = 5.0,
 ) -> None:
     """Create or update the streams and every cell's durable consumers on NATS."""
