@@ -54,6 +54,9 @@ def serve(
     except LogLevelError as error:  # <PKG>_LOG_LEVEL=LOUD
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    if host is not None and not host.strip():  # as a variable, empty means unset: not here
+        typer.echo(f"error: --host: expected an address to bind, got {host!r}", err=True)
+        raise typer.Exit(2)
     # Flags become environment overrides, so every uvicorn worker process sees them;
     # a bad one is still reported under the flag's name.
     flags = {"--host": ("HOST", host), "--port": ("PORT", port), "--workers": ("WORKERS", workers)}
