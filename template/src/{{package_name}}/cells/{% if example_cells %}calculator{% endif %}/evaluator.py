@@ -29,14 +29,40 @@ UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
 }
 
 
+# Operators Python has and this calculator does not, as a caller typed them.
+OTHER_OPERATORS: dict[type[ast.AST], str] = {
+    ast.BitXor: "^ (powers are **)",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.MatMult: "@",
+    ast.Invert: "~",
+    ast.Not: "not",
+}
+# What else the text may hold, in a caller's words (not the parser's node names).
+OTHER_NODES: dict[type[ast.AST], str] = {
+    ast.Name: "a name",
+    ast.Call: "a function call",
+    ast.Attribute: "an attribute",
+    ast.Constant: "text or another non-number",
+    ast.Compare: "a comparison",
+    ast.BoolOp: "and / or",
+    ast.IfExp: "a conditional",
+    ast.Subscript: "an index",
+}
+
+
 class InvalidExpressionError(ValueError):
     """The text is not an expression this calculator evaluates; the message says why."""
 
 
 def evaluate(expression: str) -> float:
     """The value of `expression`; raise `InvalidExpressionError` with a reason otherwise."""
+    if not expression.strip():
+        raise InvalidExpressionError("an empty expression")
     try:
-        tree = ast.parse(expression, mode="eval")
+        tree = ast.parse(expression.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
         raise InvalidExpressionError(f"not an arithmetic expression: {error.args[0]}") from None
     try:
@@ -65,4 +91,9 @@ def _value(node: ast.expr) -> float:
         if isinstance(result, complex):  # (-1) ** 0.5: Python answers a complex number
             raise InvalidExpressionError("the result is not a real number")
         return result
-    raise InvalidExpressionError(f"not allowed in an expression: {type(node).__name__}")
+    operator_node = getattr(node, "op", None)
+    if isinstance(operator_node, ast.AST) and type(operator_node) in OTHER_OPERATORS:
+        said = f"the operator {OTHER_OPERATORS[type(operator_node)]}"
+    else:
+        said = OTHER_NODES.get(type(node), "Python syntax other than arithmetic")
+    raise InvalidExpressionError(f"not allowed in an expression: {said}")
