@@ -91,7 +91,7 @@ from .transport import (
 logger = logging.getLogger(__name__)
 
 FETCH_WAIT = 0.5  # seconds one pull request lingers on the server (and close may wait)
-CONNECT_ATTEMPTS = 3  # tries before the first connection is given up
+CONNECT_ATTEMPTS = 3  # retries (after the first try) before a first connection is given up
 RETRY_WAIT = 0.5  # seconds between them (nats-py's reconnect_time_wait)
 DEDUPE_WINDOW = 120.0  # seconds JetStream remembers message ids
 DEAD_LETTER_HEADER = "Dead-Letter-"  # prefix of the headers a dead letter adds
@@ -529,6 +529,7 @@ async def provision(
     async def record(error: Exception) -> None:
         errors.append(error)
 
+    started = time.monotonic()
     try:
         nc = await _connect(
             servers,
@@ -541,7 +542,7 @@ async def provision(
             error_cb=record,
         )
     except (OSError, TimeoutError, nats.errors.Error) as error:
-        raise _cannot_connect(url, errors[0] if errors else error, timeout) from None
+        raise _cannot_connect(url, errors[0] if errors else error, timeout, started) from None
     try:
         js = nc.jetstream(timeout=timeout)
         try:
@@ -590,20 +591,19 @@ def _with_subjects_spelt(message: str, plan: Plan) -> str:
     return _JS_API_TOKENS.sub(lambda found: found[0].upper(), message)
 
 
-def _cannot_connect(url: str, reason: Exception, connect_timeout: float) -> UnavailableError:
-    """The one line for a first connection that failed; a timeout has no text of its own."""
+def _cannot_connect(
+    url: str, reason: Exception, connect_timeout: float, started: float
+) -> UnavailableError:
+    """The one line for a first connection that failed (tried since `started`, a
+    `time.monotonic()`); a timeout has no text of its own."""
+    waited = time.monotonic() - started
     said = str(reason).strip() or (
-        f"no answer within {connect_bound(connect_timeout):g} s ({connect_timeout:g} s an "
-        "attempt; is the host reachable and the port open?)"
+        f"no answer in {waited:.1f} s ({connect_timeout:g} s an attempt; "
+        "is the host reachable and the port open?)"
         if isinstance(reason, TimeoutError)
         else type(reason).__name__
     )
     return UnavailableError(f"nats: cannot connect to {redact_url(url)}: {said}")
-
-
-def connect_bound(connect_timeout: float, retry_wait: float = RETRY_WAIT) -> float:
-    """Seconds a first connection may take in all: its attempts, the waits between."""
-    return CONNECT_ATTEMPTS * (connect_timeout + retry_wait) + 1
 
 
 async def _connect(servers: list[str], connect_timeout: float, **options: Any) -> Client:
@@ -614,7 +614,8 @@ async def _connect(servers: list[str], connect_timeout: float, **options: Any) -
     or a refused client certificate then fails in one line like any other refusal.
     """
     client = TlsOnlyClient()  # plain unless `tls` is given; then TLS or nothing
-    bound = connect_bound(connect_timeout, options.get("reconnect_time_wait", RETRY_WAIT))
+    retry_wait = options.get("reconnect_time_wait", RETRY_WAIT)
+    bound = CONNECT_ATTEMPTS * (connect_timeout + retry_wait) + 1
     try:
         await asyncio.wait_for(
             client.connect(
@@ -697,6 +698,7 @@ class NatsTransport:
 
     async def start(self) -> None:
         servers, credentials = connection_options(self.url)
+        started = time.monotonic()
         try:
             self._connect_error = None
             self._nc = await _connect(
@@ -715,7 +717,7 @@ class NatsTransport:
             # "no servers available" says little; the server's refusal (an
             # authorization violation, say) reached the error callback first.
             reason = self._connect_error or error
-            raise _cannot_connect(self.url, reason, self.connect_timeout) from None
+            raise _cannot_connect(self.url, reason, self.connect_timeout, started) from None
         # Give up early on the first connection (a wrong URL should fail fast), but
         # once connected, reconnect forever: nats-py reads this option on every attempt.
         self._nc.options["max_reconnect_attempts"] = -1

@@ -110,7 +110,7 @@ def downgrade(
     async def undo(database: CellDatabase, storage: Storage) -> str:
         # To base, the cell's data goes: its outbox, inbox and idempotency keys too, or a
         # replayed key would answer with an order that no longer exists.
-        everything = revision == "base"
+        everything = revision.rpartition(":")[2] == "base"  # `orders:base` as well
         await migrations.downgrade(database, storage, revision, kernel_too=everything)
         if database.missing_file:
             return f"{database.cell}: no database yet ({database.describe()}); nothing to undo"

@@ -608,8 +608,10 @@ def network_policies(project: str, processes: Sequence[str]) -> str:
     own pods (`processes`, and the Job), and the gateway its HTTP port from
     anywhere: it is the only door. NATS's monitoring port (8222: `/connz`,
     `/jsz` name every client, stream and consumer, unauthenticated) and the
-    workers' health ports are then reached by the kubelet's probes alone:
-    traffic from a pod's own node is never blocked by a NetworkPolicy. They
+    workers' health ports are then reached from no other pod, only from the
+    node (the kubelet's probes; host-network pods too): a NetworkPolicy never
+    blocks a pod's own node. NATS keeps the label `app: nats`, which another
+    `app: nats` workload in the namespace would share. They
     are enforced by a network plugin that implements them (Calico, Cilium, ...);
     without one they change nothing. Egress is left open (DNS, PostgreSQL).
     """

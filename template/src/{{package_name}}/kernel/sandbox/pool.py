@@ -378,8 +378,8 @@ class SandboxPool:
         if self.fresh_workers or worker.calls >= self.policy.recycle_after:
             self._retire(worker)
         else:
+            worker.idle_since = time.monotonic()  # first: the wait may only look longer
             worker.cpu_when_idle = cpu_seconds(worker.clock)
-            worker.idle_since = time.monotonic()
             worker.in_call = False
             self._idle.put(worker)
         if outcome.code:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -41,6 +41,9 @@ WINDOW = 64
 INBOX_RETENTION = 7 * 24 * 3600.0
 IDEMPOTENCY_RETENTION = 24 * 3600.0
 PRUNE_EVERY = 3600.0
+# Of the time a command's sender has left after the commit, the share the
+# committed events may wait for the bus; the rest carries the reply back.
+BUS_SHARE = 0.5
 
 
 class Publisher(Protocol):
@@ -72,8 +75,6 @@ class OutboxRelay:
         self._pruned_at = 0.0
         self._failing: str | None = None  # why the database cannot be used, logged once
         self._failing_to_write = False  # and whether that was a write (reads may still work)
-        # The bus refused or ignored the last publish: committed events wait for the loop.
-        self._bus_refusing = False
 
     async def start(self) -> None:
         """Relay what an earlier run left behind, then keep relaying in the background."""
@@ -97,33 +98,46 @@ class OutboxRelay:
         """Publish the events of a transaction that just committed; their rows go later.
 
         `within` (seconds; a sender waits for the reply) bounds the wait for the
-        bus: the work is committed, and a reply lost to a bus that does not answer
-        (JetStream without quorum waits out its publish timeout) would report a
-        failure for an order that was placed. What is not published in time stays
-        for the loop, which alone publishes while the bus refuses.
+        bus (see `_bounded`).
         """
-        if within is not None and self._bus_refusing and self._task is not None:
-            return  # the loop publishes them within `interval`
-        try:
-            async with asyncio.timeout(None if within is None else max(within, 0.0)):
-                held, taken = await self._publish(envelopes)
-        except TimeoutError:
-            self._bus_refusing = True
-            logger.warning(
-                "outbox of %s: the bus took no event within %.2f s; %d left for the relay loop",
-                self.database.cell,
-                within,
-                len(envelopes),
-            )
-            return
-        self._bus_refusing = taken < len(envelopes)
-        self._relayed.update(held)
+        async with self._bounded(within):
+            held, _ = await self._publish(envelopes)
+            self._relayed.update(held)
         if self._task is None or len(self._relayed) >= BATCH:  # no loop to do it: now
             await self._forget_relayed()
 
-    async def relay_pending(self) -> int:
+    async def relay_pending(self, within: float | None = None) -> int:
         """Publish every event still in the outbox (oldest first) but those being
-        handled here already; returns how many."""
+        handled here already; returns how many. `within`: as for `relay_committed`."""
+        relayed = 0
+        async with self._bounded(within):
+            relayed = await self._relay_pending()
+        return relayed  # noqa: RET504 - 0 when the bound skipped the assignment
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, within: float | None) -> AsyncIterator[None]:
+        """Give up waiting for the bus after `within` seconds (None: wait as it takes).
+
+        The work is committed and its sender waits for the reply: a bus that does
+        not answer (JetStream without quorum waits out its own publish timeout)
+        would turn it into a timeout for an order that was placed, and a retry
+        would place it twice. What is not published by then stays in the outbox
+        for the loop (or the next start).
+        """
+        try:
+            async with asyncio.timeout(None if within is None else max(within, 0.0)) as bound:
+                yield
+        except TimeoutError:
+            if not bound.expired():  # raised inside, not the bound
+                raise
+            logger.warning(
+                "outbox of %s: events not published within the %.2f s its sender left; "
+                "they stay in the outbox for its relay loop",
+                self.database.cell,
+                within,
+            )
+
+    async def _relay_pending(self) -> int:
         total, after = 0, -1
         async with self._lock:
             while True:
@@ -162,8 +176,6 @@ class OutboxRelay:
                     if row.message_id not in skipped
                 ]
                 held, taken = await self._publish(envelopes)
-                if envelopes:
-                    self._bus_refusing = taken < len(envelopes)
                 if held:
                     await self._forget(held)
                 total += taken

@@ -38,7 +38,7 @@ from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_
 from ..core.errors import RejectedError
 from ..core.principal import Principal
 from .database import CellDatabase
-from .outbox import OutboxRelay
+from .outbox import BUS_SHARE, OutboxRelay
 from .tables import idempotency, inbox, outbox
 
 # The kernel's own statements are built once and given their values when run:
@@ -53,9 +53,6 @@ INSERT_INBOX = {
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
 logger = logging.getLogger(__name__)
-# Of the time a command's sender has left after the commit, the share the
-# committed events may wait for the bus; the rest carries the reply back.
-BUS_SHARE = 0.5
 
 
 class Relay(Protocol):
