@@ -1,7 +1,9 @@
 # Owned by the monocell template: `copier update` replaces this file.
 """The outbox relay: events committed by a cell's handlers reach the bus, once each.
 
-Right after a handler's transaction commits, its events are published. Their
+Right after a handler's transaction commits, its events are published (a
+command's sender waiting meanwhile for at most half its remaining time: see
+`OutboxRelay._bounded`). Their
 outbox rows are deleted in batches by the relay's loop (one transaction for
 many events instead of one more per event: the write path then costs one
 transaction per message), once the bus holds each event for good: JetStream
