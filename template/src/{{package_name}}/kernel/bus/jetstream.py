@@ -538,7 +538,6 @@ async def provision(
             inbox_prefix=inbox_prefix(credentials),
             name=f"{wanted.events.name.lower()}-provision",
             tls=tls,
-            reconnect_time_wait=RETRY_WAIT,
             error_cb=record,
         )
     except (OSError, TimeoutError, nats.errors.Error) as error:
@@ -614,14 +613,14 @@ async def _connect(servers: list[str], connect_timeout: float, **options: Any) -
     or a refused client certificate then fails in one line like any other refusal.
     """
     client = TlsOnlyClient()  # plain unless `tls` is given; then TLS or nothing
-    retry_wait = options.get("reconnect_time_wait", RETRY_WAIT)
-    bound = CONNECT_ATTEMPTS * (connect_timeout + retry_wait) + 1
+    bound = CONNECT_ATTEMPTS * (connect_timeout + RETRY_WAIT) + 1
     try:
         await asyncio.wait_for(
             client.connect(
                 servers,
                 connect_timeout=connect_timeout,  # type: ignore[arg-type]  # nats-py takes seconds as float
                 max_reconnect_attempts=CONNECT_ATTEMPTS,
+                reconnect_time_wait=RETRY_WAIT,  # type: ignore[arg-type]  # as connect_timeout
                 **options,
             ),
             timeout=bound,
@@ -708,7 +707,6 @@ class NatsTransport:
                 inbox_prefix=inbox_prefix(credentials),
                 name=self.namespace,
                 tls=self.tls,
-                reconnect_time_wait=RETRY_WAIT,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,

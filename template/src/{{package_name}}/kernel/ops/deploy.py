@@ -524,9 +524,8 @@ def kubernetes(
         + _k8s_mounts(storing=False, tls=tls)
         + ("      volumes:\n" + _k8s_tls_volume(project, tls) if tls and tls.client else "")
     )
-    for (name, command), account in zip(
-        _process_commands(found).items(), services(found), strict=True
-    ):
+    commands = _process_commands(found)
+    for (name, command), account in zip(commands.items(), services(found), strict=True):
         if len(f"{project}-{name}") > LABEL_LIMIT:
             raise DeployNameError(
                 f"k8s/{name}.yaml: the name {project}-{name} has {len(project) + 1 + len(name)} "
@@ -595,7 +594,7 @@ def kubernetes(
                 + f"  ports: [{{port: 80, targetPort: {GATEWAY_PORT}}}]\n"
             )
         files[f"{name}.yaml"] = manifest
-    processes = [f"{project}-{name}" for name in _process_commands(found)]
+    processes = [f"{project}-{name}" for name in commands]
     files["network.yaml"] = network_policies(project, processes)
     return files
 

@@ -54,7 +54,7 @@ from ..core.errors import (
 )
 from ..core.message_names import defined_events
 from ..core.principal import ANONYMOUS
-from ..storage.outbox import BUS_SHARE, OutboxRelay
+from ..storage import OutboxRelay
 from .frames import (
     Answer,
     Published,
@@ -304,8 +304,7 @@ async def _publish(published: Sequence[Published], rules: _Rules, context: Conte
     are relayed (and checked) from there.
     """
     if rules.outbox is not None:
-        left = context.remaining  # a command's sender waits: bounded as in-process
-        await rules.outbox.relay_pending(None if left is None else left * BUS_SHARE)
+        await rules.outbox.relay_pending(context.remaining)  # bounded as in-process
         return
     publishable = rules.publishable
     events = []

@@ -96,29 +96,32 @@ class OutboxRelay:
         bus drained at shutdown), so the next start does not publish them again."""
         await self._forget_relayed()
 
-    async def relay_committed(self, envelopes: list[Envelope], within: float | None = None) -> None:
+    async def relay_committed(
+        self, envelopes: list[Envelope], sender_left: float | None = None
+    ) -> None:
         """Publish the events of a transaction that just committed; their rows go later.
 
-        `within` (seconds; a sender waits for the reply) bounds the wait for the
-        bus (see `_bounded`).
+        `sender_left`: the seconds a command's sender still waits for the reply,
+        which bound the wait for the bus (see `_bounded`).
         """
-        async with self._bounded(within):
+        async with self._bounded(sender_left):
             held, _ = await self._publish(envelopes)
             self._relayed.update(held)
         if self._task is None or len(self._relayed) >= BATCH:  # no loop to do it: now
             await self._forget_relayed()
 
-    async def relay_pending(self, within: float | None = None) -> int:
+    async def relay_pending(self, sender_left: float | None = None) -> int:
         """Publish every event still in the outbox (oldest first) but those being
-        handled here already; returns how many. `within`: as for `relay_committed`."""
+        handled here already; returns how many. `sender_left`: as for `relay_committed`."""
         relayed = 0
-        async with self._bounded(within):
+        async with self._bounded(sender_left):
             relayed = await self._relay_pending()
         return relayed  # noqa: RET504 - 0 when the bound skipped the assignment
 
     @contextlib.asynccontextmanager
-    async def _bounded(self, within: float | None) -> AsyncIterator[None]:
-        """Give up waiting for the bus after `within` seconds (None: wait as it takes).
+    async def _bounded(self, sender_left: float | None) -> AsyncIterator[None]:
+        """Give up waiting for the bus after `BUS_SHARE` of `sender_left` seconds
+        (None: no sender waits, so wait as long as it takes).
 
         The work is committed and its sender waits for the reply: a bus that does
         not answer (JetStream without quorum waits out its own publish timeout)
@@ -126,17 +129,19 @@ class OutboxRelay:
         would place it twice. What is not published by then stays in the outbox
         for the loop (or the next start).
         """
+        within = None if sender_left is None else max(sender_left * BUS_SHARE, 0.0)
         try:
-            async with asyncio.timeout(None if within is None else max(within, 0.0)) as bound:
+            async with asyncio.timeout(within) as bound:
                 yield
         except TimeoutError:
             if not bound.expired():  # raised inside, not the bound
                 raise
             logger.warning(
-                "outbox of %s: events not published within the %.2f s its sender left; "
-                "they stay in the outbox for its relay loop",
+                "outbox of %s: events not published within the %.2f s of the %.2f s their "
+                "sender had left; they stay in the outbox for its relay loop",
                 self.database.cell,
                 within,
+                sender_left,
             )
 
     async def _relay_pending(self) -> int:

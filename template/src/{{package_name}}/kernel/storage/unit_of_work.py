@@ -38,7 +38,7 @@ from ..core.contracts import Command, Event, Reply, message_type_of, reply_type_
 from ..core.errors import RejectedError
 from ..core.principal import Principal
 from .database import CellDatabase
-from .outbox import BUS_SHARE, OutboxRelay
+from .outbox import OutboxRelay
 from .tables import idempotency, inbox, outbox
 
 # The kernel's own statements are built once and given their values when run:
@@ -228,9 +228,7 @@ def _command(
             reply = await handler(command, unit)
             if key and isinstance(reply, reply_cls):
                 await _remember_reply(session, key, request_hash, reply)
-        left = inner.remaining
-        within = None if left is None else left * BUS_SHARE
-        await _relay_committed(resources, unit.envelopes, within)
+        await _relay_committed(resources, unit.envelopes, inner.remaining)
         return reply
 
     return run
@@ -315,7 +313,7 @@ async def _record_in_inbox(session: AsyncSession, is_sqlite: bool, message_id: s
 
 
 async def _relay_committed(
-    resources: StoredCell, envelopes: list[Envelope], within: float | None = None
+    resources: StoredCell, envelopes: list[Envelope], sender_left: float | None = None
 ) -> None:
     if envelopes and resources.outbox is not None:
-        await resources.outbox.relay_committed(envelopes, within)
+        await resources.outbox.relay_committed(envelopes, sender_left)
