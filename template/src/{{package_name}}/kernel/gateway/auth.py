@@ -6,7 +6,7 @@ missing or wrong; authorization (`require_scopes`) answers 403 when a known
 caller lacks a scope the route needs. Neither ever echoes the credential.
 """
 
-from starlette.datastructures import Headers
+from collections.abc import Mapping, Sequence
 
 from ..config.gateway_settings import GatewaySettings
 from ..core.principal import Principal
@@ -32,9 +32,10 @@ class Authenticator:
         scheme = "Bearer" if self.verifier is not None else "ApiKey"
         self.challenge = {"WWW-Authenticate": f'{scheme} realm="{realm}"'}
 
-    async def authenticate(self, headers: Headers) -> Principal:
-        presented_keys = headers.getlist(API_KEY_HEADER)
-        authorizations = headers.getlist("authorization")
+    async def authenticate(self, headers: Mapping[str, Sequence[str]]) -> Principal:
+        """`headers`: the values of each header by lowercase name (`endpoint.read_headers`)."""
+        presented_keys = headers.get(API_KEY_HEADER, ())
+        authorizations = headers.get("authorization", ())
         if len(presented_keys) > 1:
             raise self._refuse("X-API-Key: expected exactly one value")
         if len(authorizations) > 1:

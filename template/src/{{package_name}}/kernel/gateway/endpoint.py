@@ -17,12 +17,14 @@ request's audit record, which the audit layer logs once the response is sent.
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from ..config.validation import split_message
 from ..core.contracts import Command, Reply, ecma_pattern
@@ -34,7 +36,7 @@ from ..core.errors import (
     UnavailableError,
 )
 from ..core.principal import Principal
-from .auth import Authenticator, require_scopes
+from .auth import API_KEY_HEADER, Authenticator, require_scopes
 from .layers import BodyTooLargeError, audit_record, request_id_of
 from .problems import Problem
 from .ratelimit import RateLimiter
@@ -59,6 +61,12 @@ TRACEPARENT_PATTERN = re.compile(
     r"-(?P<flags>[0-9a-f]{2})(?P<more>-[\x21-\x7e]*)?"
 )
 MAX_IDEMPOTENCY_KEY = 255
+# The request headers a command route reads (ASGI servers give names in lowercase).
+ROUTE_HEADERS = {
+    name.encode(): name
+    for name in (API_KEY_HEADER, "authorization", "content-type", "content-encoding",
+                 TRACEPARENT, IDEMPOTENCY_KEY)
+}  # fmt: skip
 
 
 class Sender(Protocol):
@@ -112,19 +120,20 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
         # Before authentication, so wrong keys and bad tokens cost the sender too.
         client = request.scope.get("client")
         await guards.address_limiter.hit(f"address:{client[0] if client else '-'}")
-        principal = await guards.authenticator.authenticate(request.headers)
+        headers = read_headers(request.scope)
+        principal = await guards.authenticator.authenticate(headers)
         record.principal = principal.subject
         await guards.rate_limiter.hit(principal.subject)
         require_scopes(principal, route.scopes)
-        _check_content_headers(request)
+        _check_content_headers(headers)
         try:
-            body = await request.body()
+            body = await _read_body(request.receive)
         except BodyTooLargeError as error:  # close: else the server reads the rest for nothing
             raise Problem(413, str(error), headers={"Connection": "close"}) from None
         except ClientDisconnect:  # gone, or cut off by the read timeout: nobody to answer
             raise Problem(408, "body: the client did not send it all") from None
         command = _decode(decoder, body, route.command)
-        key = _idempotency_key(request, principal.subject)
+        key = _idempotency_key(headers, principal.subject)
         bus = guards.holder.bus
         if bus is None:
             raise Problem(503, "the service is starting", headers={"Retry-After": "1"})
@@ -135,7 +144,7 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
                 correlation_id=request_id_of(request.scope),
                 idempotency_key=key,
                 principal=principal,
-                traceparent=_traceparent(request),
+                traceparent=_traceparent(headers),
             )
         except BusError as error:
             raise _bus_problem(error) from None
@@ -145,15 +154,42 @@ def command_endpoint(route: CommandRoute, guards: Guards) -> Any:
     return endpoint
 
 
+def read_headers(scope: Scope) -> dict[str, list[str]]:
+    """The values of each header a command route reads, in one pass over the request's.
+
+    Starlette's `Headers.getlist` walks and decodes every header on each call;
+    six calls were a twentieth of the gateway's own cost per request.
+    """
+    found: dict[str, list[str]] = {}
+    for name, value in scope["headers"]:
+        wanted = ROUTE_HEADERS.get(name)
+        if wanted is not None:
+            found.setdefault(wanted, []).append(value.decode("latin-1"))
+    return found
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole body, as `Request.body` reads it, without its stream generator."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
 # UTF-8 and its subset ASCII (which some clients name): what the body is decoded as.
 UTF8_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
 
 
-def _check_content_headers(request: Request) -> None:
+def _check_content_headers(headers: Mapping[str, list[str]]) -> None:
     """One Content-Type, JSON in UTF-8, no Content-Encoding: what the body is decoded
     as. A second Content-Type or an unread coding would let a proxy in front and the
     gateway see different bodies (415 names which)."""
-    types = request.headers.getlist("content-type")
+    types = headers.get("content-type", [])
     if len(types) > 1:
         raise Problem(415, f"content-type: expected one header, got {len(types)}")
     media_type, _, parameters = (types[0] if types else "").partition(";")
@@ -165,15 +201,15 @@ def _check_content_headers(request: Request) -> None:
         charset = value.strip().strip('"').lower()
         if name.strip().lower() == "charset" and charset not in UTF8_CHARSETS:
             raise Problem(415, f"content-type: JSON is read as utf-8, got charset {charset!r}")
-    for coding in request.headers.getlist("content-encoding"):
+    for coding in headers.get("content-encoding", []):
         if coding.strip().lower() != "identity":
             shown = coding.strip()[:40]
             raise Problem(415, f"content-encoding: send the body uncompressed, got {shown!r}")
 
 
-def _traceparent(request: Request) -> str:
+def _traceparent(headers: Mapping[str, list[str]]) -> str:
     """The caller's W3C `traceparent`, when well-formed; "" (a new trace) otherwise."""
-    values = request.headers.getlist(TRACEPARENT)
+    values = headers.get(TRACEPARENT, [])
     if len(values) != 1:
         return ""
     match = TRACEPARENT_PATTERN.fullmatch(values[0])
@@ -185,9 +221,9 @@ def _traceparent(request: Request) -> str:
     return f"00-{match['trace']}-{match['parent']}-{match['flags']}"
 
 
-def _idempotency_key(request: Request, subject: str) -> str:
+def _idempotency_key(headers: Mapping[str, list[str]], subject: str) -> str:
     """The caller's `Idempotency-Key`, scoped to the caller; "" without one."""
-    values = request.headers.getlist(IDEMPOTENCY_KEY)
+    values = headers.get(IDEMPOTENCY_KEY, [])
     if not values:
         return ""
     key = values[0]
