@@ -244,8 +244,6 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, command_type: type)
     """Strict decoding: 400 for bytes that are not JSON, 422 naming the field otherwise."""
     try:
         command = decoder.decode(body)
-        # msgspec keeps the last of two same-named keys silently; a caller and a proxy
-        # could then read different bodies. The stdlib scanner sees them (valid JSON here).
         _check_unique_keys(body)
         return command
     except msgspec.ValidationError as error:  # a DecodeError too: caught first
@@ -300,6 +298,17 @@ def _ints(value: Any) -> Any:
 
 
 def _check_unique_keys(body: bytes) -> None:
+    """400 when an object in `body` (valid JSON) names a key twice.
+
+    msgspec keeps the last of two same-named keys silently; a caller and a proxy
+    could then read different bodies. Most bodies are cleared by counting: every
+    member of a JSON object has one colon outside strings, so a body with no more
+    colons than the keys msgspec finds has no key twice. The others (a colon in a
+    string, or a key twice) are read again by the stdlib scanner, which names the
+    key; reading every body that way was a fifteenth of the gateway's own cost.
+    """
+    if body.count(b":") == _distinct_keys(body):
+        return
     try:
         _PAIRS_DECODER.decode(body.decode())
     except (ValueError, RecursionError):  # a 5000-digit number, or nesting past the limit
@@ -307,6 +316,24 @@ def _check_unique_keys(body: bytes) -> None:
 
 
 _TOO_DEEP = "body: malformed JSON (a number too long or nesting too deep)"
+
+
+def _distinct_keys(body: bytes) -> int:
+    """The keys of every object in `body` as msgspec reads it (a repeated key once),
+    or -1 when it cannot read it (the stdlib scanner then says why)."""
+    try:
+        pending: list[Any] = [msgspec.json.decode(body)]
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return -1
+    keys = 0
+    while pending:  # a loop, not recursion: nesting is as deep as msgspec allows
+        value = pending.pop()
+        if isinstance(value, dict):
+            keys += len(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return keys
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
