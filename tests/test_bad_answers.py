@@ -69,6 +69,9 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"command_name": "pre-commit"}, "command_name: 'pre-commit' would shadow a program"),
     ({"command_name": "uvicorn"}, "command_name: 'uvicorn' would shadow a program"),
     ({"command_name": "alembic"}, "command_name: 'alembic' would shadow a program"),
+    # Everyday programs of a Unix shell, which an active .venv would hide.
+    ({"command_name": "info"}, "command_name: 'info' would shadow a program"),
+    ({"command_name": "ls"}, "command_name: 'ls' would shadow a program"),
     # Modules the project installs, start-up hooks, the project's own module names.
     ({"package_name": "cryptography"}, "package_name: 'cryptography' is the name of a module"),
     ({"package_name": "sitecustomize"}, "package_name: 'sitecustomize' is the name of a module"),
