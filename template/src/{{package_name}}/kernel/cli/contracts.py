@@ -93,6 +93,10 @@ def diff(
     try:
         if against is not None:
             old = snapshot.load_revision(against, source.as_posix())
+            # A revision without the directory predates the snapshot (nothing to break),
+            # but only while it is here now: a mistyped --dir would pass every change.
+            if new:
+                snapshot.require_directory(source)
         elif not new and not source.exists():
             old = {}  # no message and no snapshot yet: a project without cells
         else:

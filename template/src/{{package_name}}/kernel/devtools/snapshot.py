@@ -175,14 +175,19 @@ def _current_text(path: Path) -> str | None:
         return None
 
 
-def load_directory(directory: Path) -> dict[str, Schema]:
-    """The snapshot in a directory on disk; a missing directory is refused."""
+def require_directory(directory: Path) -> None:
+    """Refuse a snapshot directory that is not there (a mistyped `--dir`)."""
     if directory.exists() and not directory.is_dir():
         raise SnapshotError(f"--dir {directory}: expected a directory, found a file")
     if not directory.is_dir():
         raise SnapshotError(
             f"--dir {directory}: no such directory (run `contracts export` to create it)"
         )
+
+
+def load_directory(directory: Path) -> dict[str, Schema]:
+    """The snapshot in a directory on disk; a missing directory is refused."""
+    require_directory(directory)
     snapshot = {}
     for path in snapshot_files(directory):
         try:
