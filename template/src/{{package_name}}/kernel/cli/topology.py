@@ -9,7 +9,7 @@ import typer
 
 from ... import COMMAND_NAME, DIST_NAME
 from ..bus.nats_tls import TlsSettingsError
-from ..config.gateway_settings import SettingsError
+from ..config.gateway_settings import SettingsError, load_gateway_settings
 from ..config.topology import (
     ENV_PATH,
     Topology,
@@ -36,12 +36,18 @@ TopologyOption = Annotated[Path, typer.Option(help="The topology file.", envvar=
 
 
 def load_registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
-    """The topology file and the cells of `app.CELLS`, checked together; exit 2 in one line."""
+    """The topology file and the cells of `app.CELLS`, checked together; exit 2 in one line.
+
+    The whole file is checked, [gateway] too (the environment's overrides are
+    `serve`'s to check): deployment files are never written from a file `serve`
+    refuses.
+    """
     try:
         settings = load_topology(topology)
+        load_gateway_settings(settings.gateway, source=str(topology), environ={})
         cells = load_cells()
         check_cells(settings, (cell.name for cell in cells), str(topology))
-    except TopologyError as error:
+    except (TopologyError, SettingsError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     return settings, cells
@@ -79,6 +85,8 @@ def write_diagram(
         if _unchanged(output, page, "--output"):
             typer.echo(f"{output} is up to date")
             return
+        if output.exists() and diagram.GENERATED_MARK not in output.read_text(encoding="utf-8"):
+            _fail(f"--output: {output} was not written by `topology diagram`; pick another page")
         files.write_text(output, page)
     except OSError as error:
         _fail(f"--output: cannot write {output} ({error})")
@@ -93,7 +101,7 @@ def write_deploy(
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
     """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
-    project_folder = topology.parent
+    project_folder = _project_folder()
     if directory.resolve() == project_folder.resolve():
         _fail(
             f"--directory: {directory} is the project folder itself; give the deployment "
@@ -132,6 +140,17 @@ def write_deploy(
     )
     for line in tls.instructions(DIST_NAME, directory) if tls else ():
         typer.echo(line)
+
+
+def _project_folder() -> Path:
+    """The project the command runs in (the compose file builds its image): the nearest
+    folder from here up with a pyproject.toml, as uv finds it; else this folder. Not the
+    topology file's folder: `--topology` may name a copy kept anywhere."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return here
 
 
 def _unchanged(path: Path, text: str, flag: str) -> bool:

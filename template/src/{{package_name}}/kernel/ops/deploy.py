@@ -659,8 +659,8 @@ def deployment_files(
 ) -> dict[str, str]:
     """Every generated file, by path relative to `directory` (where they are written).
 
-    The compose file builds the image from `project_folder` (where topology.toml and
-    deploy/Dockerfile are), named relative to `directory`.
+    The compose file builds the image from `project_folder` (the project, with its
+    deploy/Dockerfile), named relative to `directory`.
 
     Raises `TlsSettingsError` when a [bus] TLS file cannot be used (see `deploy_tls`).
     """
