@@ -268,8 +268,9 @@ def load_gateway_settings(
             None,
         )
         if variable is None and key.partition(".")[0] == "jwt" and "jwt" not in table:
-            # The table came from variables alone (the file has none): name them.
-            variable = next((name for k, name in origins.items() if k.startswith("jwt.")), None)
+            # The table came from variables alone (the file has none): name them all,
+            # not the first one set (which is seldom the one at fault).
+            variable = f"{ENV_PREFIX}JWT_*"
             what = f"gateway.jwt: {what}"
         if variable is not None:
             raise SettingsError(f"{(names or {}).get(variable, variable)}: {what}") from None

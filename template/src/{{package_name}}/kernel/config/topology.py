@@ -347,6 +347,9 @@ def nats_url_problem(url: str) -> str | None:
         host = rest.rpartition("@")[2]  # credentials may hold any character
         try:
             parts = urllib.parse.urlsplit(f"//{host}")
+        except ValueError:  # `[::1` without its `]`
+            return f"{shown}: expected an IPv6 address in brackets, like [::1]:4222"
+        try:
             port = parts.port
         except ValueError:
             return f"{shown}: the port is not a number from 1 to 65535"
