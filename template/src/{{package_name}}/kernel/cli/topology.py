@@ -38,13 +38,15 @@ TopologyOption = Annotated[Path, typer.Option(help="The topology file.", envvar=
 def load_registry(topology: Path) -> tuple[Topology, tuple[Cell, ...]]:
     """The topology file and the cells of `app.CELLS`, checked together; exit 2 in one line.
 
-    The whole file is checked, [gateway] too (the environment's overrides are
-    `serve`'s to check): deployment files are never written from a file `serve`
-    refuses.
+    The whole file is checked, [gateway] too, so deployment files are never written
+    from a file `serve` refuses; but for [gateway.jwt], whose key is a secret that
+    only the service's environment holds, and the environment's overrides, which are
+    `serve`'s to check where it runs.
     """
     try:
         settings = load_topology(topology)
-        load_gateway_settings(settings.gateway, source=str(topology), environ={})
+        gateway = {key: value for key, value in settings.gateway.items() if key != "jwt"}
+        load_gateway_settings(gateway, source=str(topology), environ={})
         cells = load_cells()
         check_cells(settings, (cell.name for cell in cells), str(topology))
     except (TopologyError, SettingsError) as error:
