@@ -80,6 +80,12 @@ def worker(
     if health_port is None and health_host != HEALTH_HOST:  # given, and it would do nothing
         typer.echo("error: --health-host: needs --health-port", err=True)
         raise typer.Exit(2)
+    if metrics_port is not None and metrics_port == health_port:  # else "already in use"
+        typer.echo(
+            f"error: --metrics-port: {metrics_port} is also --health-port; give each its own",
+            err=True,
+        )
+        raise typer.Exit(2)
     health = listen(health_host, health_port) if health_port is not None else None
     try:
         settings = load_topology(topology)
