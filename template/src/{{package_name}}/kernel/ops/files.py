@@ -9,6 +9,7 @@ is atomic on one file system. The standard library has the pieces but no
 "write these files or none" call, hence these few lines.
 """
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -16,12 +17,17 @@ from pathlib import Path
 
 
 def write_files(files: Mapping[Path, str]) -> None:
-    """Write every file (UTF-8) or, on an OSError, none of them, and re-raise."""
+    """Write every file (UTF-8) or, on an OSError, none of them, and re-raise.
+
+    Folders made for them are removed again on failure too (when still empty).
+    """
     staged: list[tuple[str, Path]] = []
+    made: list[Path] = []  # folders this call created, outermost first
     try:
         for target, text in files.items():
             if target.is_dir():
                 raise IsADirectoryError(f"{target} is a directory")
+            made += _missing_folders(target.parent)
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             staged.append((temporary, target))
@@ -31,9 +37,21 @@ def write_files(files: Mapping[Path, str]) -> None:
     except BaseException:
         for temporary, _ in staged:
             Path(temporary).unlink(missing_ok=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):  # not empty: something else is in it now
+                folder.rmdir()
         raise
     for temporary, target in staged:
         Path(temporary).replace(target)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing[::-1]
 
 
 def _mode_for(target: Path) -> int:
