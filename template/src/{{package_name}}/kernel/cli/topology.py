@@ -18,6 +18,7 @@ from ..config.topology import (
     load_topology,
 )
 from ..core.cell import Cell
+from ..devtools.checks import project_root
 from ..gateway.routes import RouteError
 from ..ops import (
     deploy,
@@ -84,10 +85,11 @@ def write_diagram(
     """Write the Mermaid diagram of the cells into the docs (docs/topology.md)."""
     page = diagram.render_page(_views(topology))
     try:
-        if _unchanged(output, page, "--output"):
+        existing = _current(output, "--output")
+        if existing == page:
             typer.echo(f"{output} is up to date")
             return
-        if output.exists() and diagram.GENERATED_MARK not in output.read_text(encoding="utf-8"):
+        if existing is not None and diagram.GENERATED_MARK not in existing:
             _fail(f"--output: {output} was not written by `topology diagram`; pick another page")
         files.write_text(output, page)
     except OSError as error:
@@ -103,7 +105,9 @@ def write_deploy(
     topology: TopologyOption = Path("topology.toml"),
 ) -> None:
     """Write NATS config and plan, compose file and Kubernetes manifests for the placements."""
-    project_folder = _project_folder()
+    # The project the command runs in builds the image, not the folder of the topology
+    # file (`--topology` may name a copy kept anywhere).
+    project_folder = project_root(Path.cwd())
     if directory.resolve() == project_folder.resolve():
         _fail(
             f"--directory: {directory} is the project folder itself; give the deployment "
@@ -123,7 +127,7 @@ def write_deploy(
         changed = {
             directory / relative: text
             for relative, text in generated.items()
-            if not _unchanged(directory / relative, text, "--directory")
+            if _current(directory / relative, "--directory") != text
         }
         files.write_files(changed)  # all or none: never half a deployment
         for path in changed:
@@ -144,21 +148,10 @@ def write_deploy(
         typer.echo(line)
 
 
-def _project_folder() -> Path:
-    """The project the command runs in (the compose file builds its image): the nearest
-    folder from here up with a pyproject.toml, as uv finds it; else this folder. Not the
-    topology file's folder: `--topology` may name a copy kept anywhere."""
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    return here
-
-
-def _unchanged(path: Path, text: str, flag: str) -> bool:
-    """Whether `path` already holds `text`; raises OSError when it cannot be read."""
+def _current(path: Path, flag: str) -> str | None:
+    """What `path` holds (None when absent); raises OSError when it cannot be read."""
     try:
-        return path.exists() and path.read_text(encoding="utf-8") == text
+        return path.read_text(encoding="utf-8") if path.exists() else None
     except UnicodeDecodeError:
         _fail(f"{flag}: {path} is not UTF-8 text (not a generated file?): move it aside")
 
